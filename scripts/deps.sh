@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# scripts/deps.sh: make sure the Debian packages p11id needs to build and test
+# are installed. Fast when they are (dpkg-query only); as root it installs the
+# missing ones; otherwise it prints the apt-get command and fails.
+set -u
+
+PKGS=(
+    autoconf automake libtool pkg-config make gcc       # build
+    libssl-dev openssl libp11-kit-dev p11-kit           # OpenSSL 3, p11-kit
+    p11-kit-modules libsqlite3-dev                      # modules, CA ledger
+    softhsm2 opensc                                     # test token, pkcs11-tool, pkcs11-spy
+    libengine-pkcs11-openssl gnutls-bin                 # interoperability tests
+    python3 curl procps                                 # test helpers
+)
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "deps.sh: not a Debian system; make sure these (or your distribution's" \
+        "equivalents) are installed: ${PKGS[*]}" >&2
+    exit 0
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
+    [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+    echo "deps.sh: install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq || { echo "deps.sh: apt-get update failed" >&2; exit 1; }
+apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    || { echo "deps.sh: apt-get install failed" >&2; exit 1; }
