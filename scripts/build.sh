@@ -28,7 +28,7 @@ if [ ! -x configure ] || [ configure.ac -nt configure ] \
     autoreconf -fi
 fi
 
-args=()
+args=(--enable-strict)
 [ "$asan" = yes ] && args+=(--enable-asan)
 # shellcheck disable=SC2206
 [ -n "${P11ID_CONFIGURE_ARGS:-}" ] && args+=(${P11ID_CONFIGURE_ARGS})

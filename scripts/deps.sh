@@ -19,10 +19,12 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     exit 0
 fi
 
+# One dpkg-query for all: "<package> <status>" for each known package.
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null \
+    | awk '$2 == "install" && $3 == "ok" && $4 == "installed" { print $1 }')
 missing=()
 for p in "${PKGS[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
-    [ "$status" = "install ok installed" ] || missing+=("$p")
+    printf '%s\n' "$installed" | grep -qx -- "$p" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

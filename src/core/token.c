@@ -306,6 +306,8 @@ CK_RV p11id_token_login(P11ID_TOKEN *tok, const P11ID_PIN_REQ *req, bool quiet)
     }
     if (tok->pin != NULL) {
         rv = login_locked(tok, tok->pin, tok->pinlen);
+        p11id_trace(1, "token \"%s\": logged in again with the kept PIN: %s",
+                    tok->label, p11id_rv_name(rv));
         pthread_mutex_unlock(&tok->lock);
         return rv;
     }

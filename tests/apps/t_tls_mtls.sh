@@ -75,9 +75,13 @@ tls()
         -accept "127.0.0.1:$port" -naccept 1 -rev -Verify 1 -verify_return_error \
         -CAfile "$T/ca.crt" "${sargs[@]}"
     local spid=$BG_PID
-    if ! wait_for_line "$T/$name-server.out" '^ACCEPT' "$spid" 20; then
+    # Generous: under AddressSanitizer on a loaded 2-core machine the
+    # server's start (module load, login, key search) can take seconds.
+    if ! wait_for_line "$T/$name-server.out" '^ACCEPT' "$spid" 60; then
+        diag "s_server pid $spid still running: $(kill -0 "$spid" 2>/dev/null && echo yes || echo no)"
         bg_stop "$spid"
         fail "$desc: s_server starts and listens"
+        diag_file "$T/$name-server.out"
         diag_file "$T/$name-server.err"
         [ "$expect" = ok ] && skip_n 4 "s_server did not start" "$desc"
         [ "$expect" = ok ] || skip_n 2 "s_server did not start" "$desc"

@@ -5,7 +5,7 @@
 set -u
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
-require_cmd openssl pkcs11-tool softhsm2-util
+require_cmd openssl pkcs11-tool softhsm2-util python3
 t_setup
 
 key_gen rsa rsa2048 || bail_out "cannot generate RSA key on the token"
@@ -55,7 +55,8 @@ sign_verify ecdsa384 ec384 sha384 "ECDSA P-384 SHA-384"
 sign_verify ecdsa521 ec521 sha512 "ECDSA P-521 SHA-512"
 
 # The software check can fail: a signature over other data is refused.
-printf 'other data' | openssl dgst -sha256 -binary >"$T/other.sha256"
+printf 'other data' >"$T/other.txt"
+ossl_sw dgst -sha256 -binary -out "$T/other.sha256" "$T/other.txt"
 ossl_sw pkeyutl -verify -pubin -inkey "$(key_pub rsa)" -in "$T/other.sha256" \
     -sigfile "$T/rsa-pkcs1.sig" -pkeyopt digest:sha256
 run_fails "control: the RSA signature does not verify over other data"

@@ -516,9 +516,9 @@ _key_type_arg()
     case "$1" in
         rsa2048) echo rsa:2048 ;;
         rsa3072) echo rsa:3072 ;;
-        ec256) echo EC:prime256v1 ;;
-        ec384) echo EC:secp384r1 ;;
-        ec521) echo EC:secp521r1 ;;
+        ec256 | ecp256) echo EC:prime256v1 ;;
+        ec384 | ecp384) echo EC:secp384r1 ;;
+        ec521 | ecp521) echo EC:secp521r1 ;;
         ed25519) echo EC:edwards25519 ;;
         *) return 1 ;;
     esac
@@ -529,9 +529,9 @@ _key_genpkey_args()
     case "$1" in
         rsa2048) echo "-algorithm RSA -pkeyopt rsa_keygen_bits:2048" ;;
         rsa3072) echo "-algorithm RSA -pkeyopt rsa_keygen_bits:3072" ;;
-        ec256) echo "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" ;;
-        ec384) echo "-algorithm EC -pkeyopt ec_paramgen_curve:P-384" ;;
-        ec521) echo "-algorithm EC -pkeyopt ec_paramgen_curve:P-521" ;;
+        ec256 | ecp256) echo "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" ;;
+        ec384 | ecp384) echo "-algorithm EC -pkeyopt ec_paramgen_curve:P-384" ;;
+        ec521 | ecp521) echo "-algorithm EC -pkeyopt ec_paramgen_curve:P-521" ;;
         ed25519) echo "-algorithm ED25519" ;;
         *) return 1 ;;
     esac
@@ -554,7 +554,8 @@ token_key_access()
     ' "$RUN_OUT"
 }
 
-# key_gen NAME TYPE [TOKEN]: a key pair generated on the token (label NAME,
+# key_gen NAME TYPE [TOKEN]: a key pair generated on the token (TYPE: rsa2048,
+# rsa3072, ec256, ec384, ec521 (or ecp256...), ed25519; label NAME,
 # next free CKA_ID); its public key, read back with pkcs11-tool, is in
 # $T/keys/NAME.pub.pem. Returns non-zero (with diagnostics) on failure.
 key_gen()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# t_fork_threads.sh: a token key loaded once signs correctly in forked
+# children (the provider re-initialises the module and logs in again in each
+# child) and from several threads sharing one EVP_PKEY.
+. "$(dirname "$0")/../lib/common.sh"
+require_cmd openssl pkcs11-tool softhsm2-util
+PROG="$TOP_BUILDDIR/tests/integration/fork_threads"
+[ -x "$PROG" ] || { echo "1..0 # SKIP $PROG not built"; exit 0; }
+t_setup
+key_gen rsa rsa2048
+key_gen ec ec256
+
+for k in rsa ec; do
+    run "$PROG" fork "$(key_uri "$k")" "$T/keys/$k.pub.pem" 4 50
+    is "$RUN_RC" 0 "$k: parent and 4 forked children each sign 50 times, all verify"
+    file_like "$RUN_OUT" '^signers 5 signatures 300 failed 0$' "$k: fork summary"
+    run "$PROG" threads "$(key_uri "$k")" "$T/keys/$k.pub.pem" 8 50
+    is "$RUN_RC" 0 "$k: 8 threads share one EVP_PKEY, 50 signatures each, all verify"
+    file_like "$RUN_OUT" '^signers 8 signatures 450 failed 0$' "$k: threads summary"
+done
+
+# The same through a key reference file, as nginx loads it.
+ossl pkey -in "$(key_uri ec)" -out "$T/ec.ref.pem"
+is "$RUN_RC" 0 "key reference file written"
+run "$PROG" fork "$T/ec.ref.pem" "$T/keys/ec.pub.pem" 3 30
+is "$RUN_RC" 0 "key reference file: parent and 3 forked children sign and verify"
+done_testing
