@@ -28,8 +28,9 @@ void p11id_trace_open(const char *path, int level)
     pthread_mutex_lock(&trace_lock);
     if (trace_fp != NULL)
         fclose(trace_fp);
-    trace_fp = fp;
-    trace_level = (env != NULL && level < 2) ? 2 : level;
+    __atomic_store_n(&trace_level, (env != NULL && level < 2) ? 2 : level,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&trace_fp, fp, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&trace_lock);
 }
 
@@ -38,13 +39,16 @@ void p11id_trace_close(void)
     pthread_mutex_lock(&trace_lock);
     if (trace_fp != NULL)
         fclose(trace_fp);
-    trace_fp = NULL;
+    __atomic_store_n(&trace_fp, NULL, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&trace_lock);
 }
 
 int p11id_trace_enabled(int level)
 {
-    return trace_fp != NULL && level <= trace_level;
+    /* Read without the lock on every traced call site: atomics keep it
+     * race-free; a line racing with close is dropped by p11id_trace_at. */
+    return __atomic_load_n(&trace_fp, __ATOMIC_ACQUIRE) != NULL
+           && level <= __atomic_load_n(&trace_level, __ATOMIC_RELAXED);
 }
 
 void p11id_trace_at(int level, const char *func, const char *fmt, ...)

@@ -162,22 +162,8 @@ static int decrypt_mech(RSA_AC_CTX *ctx, CK_MECHANISM *mech,
                                                               : "SHA1"),
                        P11ID_SOFT_PROPQ);
     memset(oaep, 0, sizeof(*oaep));
-    switch (md != NULL ? EVP_MD_get_type(md) : 0) {
-    case NID_sha1: oaep->hashAlg = CKM_SHA_1; break;
-    case NID_sha224: oaep->hashAlg = CKM_SHA224; break;
-    case NID_sha256: oaep->hashAlg = CKM_SHA256; break;
-    case NID_sha384: oaep->hashAlg = CKM_SHA384; break;
-    case NID_sha512: oaep->hashAlg = CKM_SHA512; break;
-    default: oaep->hashAlg = CK_UNAVAILABLE_INFORMATION;
-    }
-    switch (mgf != NULL ? EVP_MD_get_type(mgf) : 0) {
-    case NID_sha1: oaep->mgf = CKG_MGF1_SHA1; break;
-    case NID_sha224: oaep->mgf = CKG_MGF1_SHA224; break;
-    case NID_sha256: oaep->mgf = CKG_MGF1_SHA256; break;
-    case NID_sha384: oaep->mgf = CKG_MGF1_SHA384; break;
-    case NID_sha512: oaep->mgf = CKG_MGF1_SHA512; break;
-    default: oaep->mgf = CK_UNAVAILABLE_INFORMATION;
-    }
+    oaep->hashAlg = p11id_md_to_ckm(md);
+    oaep->mgf = p11id_md_to_mgf(mgf);
     EVP_MD_free(md);
     EVP_MD_free(mgf);
     if (oaep->hashAlg == CK_UNAVAILABLE_INFORMATION

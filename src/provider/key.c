@@ -298,3 +298,35 @@ P11ID_KEY *p11id_key_from_object(P11ID_PROV *prov, P11ID_OBJECT *obj)
         key->pubobj = p11id_object_ref(obj);
     return key;
 }
+
+static const struct {
+    int nid;
+    CK_MECHANISM_TYPE ckm;
+    CK_RSA_PKCS_MGF_TYPE mgf;
+} md_names[] = {
+    { NID_sha1, CKM_SHA_1, CKG_MGF1_SHA1 },
+    { NID_sha224, CKM_SHA224, CKG_MGF1_SHA224 },
+    { NID_sha256, CKM_SHA256, CKG_MGF1_SHA256 },
+    { NID_sha384, CKM_SHA384, CKG_MGF1_SHA384 },
+    { NID_sha512, CKM_SHA512, CKG_MGF1_SHA512 },
+};
+
+CK_MECHANISM_TYPE p11id_md_to_ckm(const EVP_MD *md)
+{
+    size_t i;
+
+    for (i = 0; md != NULL && i < sizeof(md_names) / sizeof(md_names[0]); i++)
+        if (md_names[i].nid == EVP_MD_get_type(md))
+            return md_names[i].ckm;
+    return CK_UNAVAILABLE_INFORMATION;
+}
+
+CK_RSA_PKCS_MGF_TYPE p11id_md_to_mgf(const EVP_MD *md)
+{
+    size_t i;
+
+    for (i = 0; md != NULL && i < sizeof(md_names) / sizeof(md_names[0]); i++)
+        if (md_names[i].nid == EVP_MD_get_type(md))
+            return md_names[i].mgf;
+    return CK_UNAVAILABLE_INFORMATION;
+}

@@ -47,6 +47,12 @@ P11ID_KEY *p11id_key_from_object(P11ID_PROV *prov, P11ID_OBJECT *obj);
 P11ID_KEY *p11id_key_load_uri(P11ID_PROV *prov, const char *uri,
                               OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_arg);
 
+/* PKCS#11 names of a SHA-1/SHA-2 digest: the mechanism (CKM_SHA256) and
+ * the MGF1 generator (CKG_MGF1_SHA256). CK_UNAVAILABLE_INFORMATION for a
+ * digest PKCS#11 2.40 has no name for. */
+CK_MECHANISM_TYPE p11id_md_to_ckm(const EVP_MD *md);
+CK_RSA_PKCS_MGF_TYPE p11id_md_to_mgf(const EVP_MD *md);
+
 /* Public key from a certificate's DER (in our library context). */
 EVP_PKEY *p11id_pub_from_cert(P11ID_PROV *prov, const unsigned char *der,
                               size_t len);

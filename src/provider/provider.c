@@ -31,83 +31,38 @@ static OSSL_FUNC_provider_get_params_fn p11id_get_params;
 static OSSL_FUNC_provider_query_operation_fn p11id_query;
 static OSSL_FUNC_provider_get_reason_strings_fn p11id_reason_strings;
 
-/* One table per operation, built from algs.inc. */
-#define P11ID_ALG(op, names, props, fns)                                       \
-    P11ID_ALG_IF_##op(names, props, fns)
-#define P11ID_ALG_ROW_ANY(names, props, fns) { names, props, fns, NULL },
-#define P11ID_NONE(names, props, fns)
-
-#define P11ID_ALG_IF_KEYMGMT P11ID_NONE
-#define P11ID_ALG_IF_SIGNATURE P11ID_NONE
-#define P11ID_ALG_IF_ASYM_CIPHER P11ID_NONE
-#define P11ID_ALG_IF_KEYEXCH P11ID_NONE
-#define P11ID_ALG_IF_STORE P11ID_NONE
-#define P11ID_ALG_IF_DECODER P11ID_NONE
-#define P11ID_ALG_IF_ENCODER P11ID_NONE
-
-#undef P11ID_ALG_IF_KEYMGMT
-#define P11ID_ALG_IF_KEYMGMT P11ID_ALG_ROW_ANY
-static const OSSL_ALGORITHM keymgmt_algs[] = {
+/* Every algorithm with its operation, from algs.inc. */
+static const struct alg_row_st {
+    int op;
+    OSSL_ALGORITHM alg;
+} all_algs[] = {
+#define P11ID_ALG(op, names, props, fns) { OSSL_OP_##op, { names, props, fns, NULL } },
 #include "provider/algs.inc"
-    { NULL, NULL, NULL, NULL }
-};
-#undef P11ID_ALG_IF_KEYMGMT
-#define P11ID_ALG_IF_KEYMGMT P11ID_NONE
-
-#undef P11ID_ALG_IF_SIGNATURE
-#define P11ID_ALG_IF_SIGNATURE P11ID_ALG_ROW_ANY
-static const OSSL_ALGORITHM signature_algs[] = {
-#include "provider/algs.inc"
-    { NULL, NULL, NULL, NULL }
-};
-#undef P11ID_ALG_IF_SIGNATURE
-#define P11ID_ALG_IF_SIGNATURE P11ID_NONE
-
-#undef P11ID_ALG_IF_ASYM_CIPHER
-#define P11ID_ALG_IF_ASYM_CIPHER P11ID_ALG_ROW_ANY
-static const OSSL_ALGORITHM asym_cipher_algs[] = {
-#include "provider/algs.inc"
-    { NULL, NULL, NULL, NULL }
-};
-#undef P11ID_ALG_IF_ASYM_CIPHER
-#define P11ID_ALG_IF_ASYM_CIPHER P11ID_NONE
-
-#undef P11ID_ALG_IF_KEYEXCH
-#define P11ID_ALG_IF_KEYEXCH P11ID_ALG_ROW_ANY
-static const OSSL_ALGORITHM keyexch_algs[] = {
-#include "provider/algs.inc"
-    { NULL, NULL, NULL, NULL }
-};
-#undef P11ID_ALG_IF_KEYEXCH
-#define P11ID_ALG_IF_KEYEXCH P11ID_NONE
-
-#undef P11ID_ALG_IF_STORE
-#define P11ID_ALG_IF_STORE P11ID_ALG_ROW_ANY
-static const OSSL_ALGORITHM store_algs[] = {
-#include "provider/algs.inc"
-    { NULL, NULL, NULL, NULL }
-};
-#undef P11ID_ALG_IF_STORE
-#define P11ID_ALG_IF_STORE P11ID_NONE
-
-#undef P11ID_ALG_IF_DECODER
-#define P11ID_ALG_IF_DECODER P11ID_ALG_ROW_ANY
-static const OSSL_ALGORITHM decoder_algs[] = {
-#include "provider/algs.inc"
-    { NULL, NULL, NULL, NULL }
-};
-#undef P11ID_ALG_IF_DECODER
-#define P11ID_ALG_IF_DECODER P11ID_NONE
-
-#undef P11ID_ALG_IF_ENCODER
-#define P11ID_ALG_IF_ENCODER P11ID_ALG_ROW_ANY
-static const OSSL_ALGORITHM encoder_algs[] = {
-#include "provider/algs.inc"
-    { NULL, NULL, NULL, NULL }
-};
-#undef P11ID_ALG_IF_ENCODER
-#define P11ID_ALG_IF_ENCODER P11ID_NONE
 #undef P11ID_ALG
+};
+#define NALGS (sizeof(all_algs) / sizeof(all_algs[0]))
+
+/* The operations p11id offers, in the order of op_algs below. */
+static const int ops[] = { OSSL_OP_KEYMGMT, OSSL_OP_SIGNATURE,
+                           OSSL_OP_ASYM_CIPHER, OSSL_OP_KEYEXCH,
+                           OSSL_OP_STORE, OSSL_OP_DECODER, OSSL_OP_ENCODER };
+#define NOPS (sizeof(ops) / sizeof(ops[0]))
+
+/* One NULL-terminated table per operation, filled once from all_algs. */
+static OSSL_ALGORITHM op_algs[NOPS][NALGS + 1];
+static pthread_once_t op_algs_once = PTHREAD_ONCE_INIT;
+
+static void op_algs_fill(void)
+{
+    size_t i, j, n;
+
+    for (i = 0; i < NOPS; i++) {
+        for (j = 0, n = 0; j < NALGS; j++)
+            if (all_algs[j].op == ops[i])
+                op_algs[i][n++] = all_algs[j].alg;
+        /* op_algs is static: the remaining rows are the NULL terminator */
+    }
+}
 
 static const OSSL_ITEM reason_strings[] = {
     { P11ID_R_MODULE_LOAD_FAILED, "cannot load PKCS#11 module" },
@@ -281,23 +236,13 @@ static int p11id_get_params(void *provctx, OSSL_PARAM params[])
 static const OSSL_ALGORITHM *p11id_query(void *provctx, int op,
                                          int *no_cache)
 {
+    size_t i;
+
     *no_cache = 0;
-    switch (op) {
-    case OSSL_OP_KEYMGMT:
-        return keymgmt_algs;
-    case OSSL_OP_SIGNATURE:
-        return signature_algs;
-    case OSSL_OP_ASYM_CIPHER:
-        return asym_cipher_algs;
-    case OSSL_OP_KEYEXCH:
-        return keyexch_algs;
-    case OSSL_OP_STORE:
-        return store_algs;
-    case OSSL_OP_DECODER:
-        return decoder_algs;
-    case OSSL_OP_ENCODER:
-        return encoder_algs;
-    }
+    pthread_once(&op_algs_once, op_algs_fill);
+    for (i = 0; i < NOPS; i++)
+        if (ops[i] == op)
+            return op_algs[i];
     return NULL;
 }
 

@@ -211,40 +211,6 @@ static EVP_MD *mirror_md(SIG_CTX *ctx)
     return EVP_MD_fetch(p11id_prov_libctx(ctx->prov), name, P11ID_SOFT_PROPQ);
 }
 
-static CK_MECHANISM_TYPE md_to_ckm(const EVP_MD *md)
-{
-    switch (EVP_MD_get_type(md)) {
-    case NID_sha1:
-        return CKM_SHA_1;
-    case NID_sha224:
-        return CKM_SHA224;
-    case NID_sha256:
-        return CKM_SHA256;
-    case NID_sha384:
-        return CKM_SHA384;
-    case NID_sha512:
-        return CKM_SHA512;
-    }
-    return CK_UNAVAILABLE_INFORMATION;
-}
-
-static CK_RSA_PKCS_MGF_TYPE md_to_mgf(const EVP_MD *md)
-{
-    switch (EVP_MD_get_type(md)) {
-    case NID_sha1:
-        return CKG_MGF1_SHA1;
-    case NID_sha224:
-        return CKG_MGF1_SHA224;
-    case NID_sha256:
-        return CKG_MGF1_SHA256;
-    case NID_sha384:
-        return CKG_MGF1_SHA384;
-    case NID_sha512:
-        return CKG_MGF1_SHA512;
-    }
-    return CK_UNAVAILABLE_INFORMATION;
-}
-
 /* DER DigestInfo of a digest, for CKM_RSA_PKCS. */
 static int digest_info(const EVP_MD *md, const unsigned char *dg, size_t dglen,
                        unsigned char **der, int *derlen)
@@ -304,7 +270,7 @@ static int rsa_sign_tbs(SIG_CTX *ctx, const EVP_MD *md,
     if (!rsa_params(ctx, &pad, &saltlen, &mgf1))
         return 0;
     if (pad == RSA_PKCS1_PSS_PADDING) {
-        if (md == NULL || md_to_ckm(md) == CK_UNAVAILABLE_INFORMATION) {
+        if (md == NULL || p11id_md_to_ckm(md) == CK_UNAVAILABLE_INFORMATION) {
             p11id_raise(P11ID_R_UNSUPPORTED,
                         "RSA-PSS needs a SHA-1/SHA-2 digest");
             goto done;
@@ -322,8 +288,8 @@ static int rsa_sign_tbs(SIG_CTX *ctx, const EVP_MD *md,
                         "fit a %d-bit key", saltlen, ctx->key->bits);
             goto done;
         }
-        pss.hashAlg = md_to_ckm(md);
-        pss.mgf = md_to_mgf(mgf1 != NULL ? mgf1 : md);
+        pss.hashAlg = p11id_md_to_ckm(md);
+        pss.mgf = p11id_md_to_mgf(mgf1 != NULL ? mgf1 : md);
         pss.sLen = (CK_ULONG)saltlen;
         mech.mechanism = CKM_RSA_PKCS_PSS;
         mech.pParameter = &pss;
