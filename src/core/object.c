@@ -204,6 +204,11 @@ done:
     return obj;
 }
 
+P11ID_OBJECT *p11id_object_from_handle(P11ID_SESSION *s, CK_OBJECT_HANDLE h)
+{
+    return object_read(s, h);
+}
+
 /* Builds the search template from the request. */
 static CK_ULONG build_template(const P11ID_FIND_REQ *req, CK_ATTRIBUTE *t,
                                CK_OBJECT_CLASS *cls)
@@ -445,6 +450,12 @@ static CK_RV refresh_handle(P11ID_OBJECT *obj, P11ID_SESSION *s,
     }
     pthread_mutex_unlock(&obj->lock);
     return rv;
+}
+
+CK_RV p11id_object_handle(P11ID_OBJECT *obj, P11ID_SESSION *s,
+                          CK_OBJECT_HANDLE *h)
+{
+    return refresh_handle(obj, s, h);
 }
 
 typedef CK_RV (*op_fn)(P11ID_SESSION *s, P11ID_OBJECT *key,

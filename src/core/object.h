@@ -38,6 +38,13 @@ void p11id_objects_free(P11ID_OBJECT **objs, size_t n);
 P11ID_OBJECT *p11id_object_find_related(P11ID_OBJECT *obj,
                                         CK_OBJECT_CLASS cls);
 
+/* Reads an object found by handle on a session (new reference, or NULL
+ * with an error raised). */
+P11ID_OBJECT *p11id_object_from_handle(P11ID_SESSION *s, CK_OBJECT_HANDLE h);
+/* The handle, found again if the token was reset (for changes). */
+CK_RV p11id_object_handle(P11ID_OBJECT *obj, P11ID_SESSION *s,
+                          CK_OBJECT_HANDLE *h);
+
 P11ID_OBJECT *p11id_object_ref(P11ID_OBJECT *obj);
 void p11id_object_free(P11ID_OBJECT *obj);
 

@@ -255,3 +255,56 @@ CK_RV p11id_C_DestroyObject(P11ID_SESSION *s, CK_OBJECT_HANDLE obj)
     return check(sfl(s)->C_DestroyObject(s->handle, obj),
                  P11ID_R_TOKEN_CALL_FAILED, "C_DestroyObject");
 }
+
+CK_RV p11id_C_GenerateKeyPair(P11ID_SESSION *s, CK_MECHANISM *mech,
+                              CK_ATTRIBUTE *pub, CK_ULONG npub,
+                              CK_ATTRIBUTE *priv, CK_ULONG npriv,
+                              CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
+{
+    return check(sfl(s)->C_GenerateKeyPair(s->handle, mech, pub, npub, priv,
+                                           npriv, hpub, hpriv),
+                 P11ID_R_TOKEN_CALL_FAILED, "C_GenerateKeyPair");
+}
+
+CK_RV p11id_C_CreateObject(P11ID_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                           CK_OBJECT_HANDLE *out)
+{
+    return check(sfl(s)->C_CreateObject(s->handle, tmpl, n, out),
+                 P11ID_R_TOKEN_CALL_FAILED, "C_CreateObject");
+}
+
+CK_RV p11id_C_SetPIN(P11ID_SESSION *s, CK_UTF8CHAR_PTR oldpin,
+                     CK_ULONG oldlen, CK_UTF8CHAR_PTR newpin, CK_ULONG newlen)
+{
+    CK_RV rv = sfl(s)->C_SetPIN(s->handle, oldpin, oldlen, newpin, newlen);
+
+    return check(rv, rv == CKR_PIN_INCORRECT ? P11ID_R_PIN_INCORRECT
+                                             : P11ID_R_LOGIN_FAILED,
+                 "C_SetPIN");
+}
+
+CK_RV p11id_C_InitPIN(P11ID_SESSION *s, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+    return check(sfl(s)->C_InitPIN(s->handle, pin, len),
+                 P11ID_R_LOGIN_FAILED, "C_InitPIN");
+}
+
+CK_RV p11id_C_Logout(P11ID_SESSION *s)
+{
+    return check(sfl(s)->C_Logout(s->handle), P11ID_R_LOGIN_FAILED,
+                 "C_Logout");
+}
+
+CK_RV p11id_C_GetMechanismInfo(CK_FUNCTION_LIST *fl, CK_SLOT_ID slot,
+                               CK_MECHANISM_TYPE mech,
+                               CK_MECHANISM_INFO *info)
+{
+    return check(fl->C_GetMechanismInfo(slot, mech, info),
+                 P11ID_R_TOKEN_CALL_FAILED, "C_GetMechanismInfo");
+}
+
+CK_RV p11id_C_GenerateRandom(P11ID_SESSION *s, CK_BYTE *buf, CK_ULONG len)
+{
+    return check(sfl(s)->C_GenerateRandom(s->handle, buf, len),
+                 P11ID_R_TOKEN_CALL_FAILED, "C_GenerateRandom");
+}

@@ -47,6 +47,22 @@ CK_RV p11id_C_DeriveKey(P11ID_SESSION *s, CK_MECHANISM *mech,
                         CK_OBJECT_HANDLE *out);
 CK_RV p11id_C_DestroyObject(P11ID_SESSION *s, CK_OBJECT_HANDLE obj);
 
+CK_RV p11id_C_GenerateKeyPair(P11ID_SESSION *s, CK_MECHANISM *mech,
+                              CK_ATTRIBUTE *pub, CK_ULONG npub,
+                              CK_ATTRIBUTE *priv, CK_ULONG npriv,
+                              CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv);
+CK_RV p11id_C_CreateObject(P11ID_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                           CK_OBJECT_HANDLE *out);
+CK_RV p11id_C_SetPIN(P11ID_SESSION *s, CK_UTF8CHAR_PTR oldpin,
+                     CK_ULONG oldlen, CK_UTF8CHAR_PTR newpin,
+                     CK_ULONG newlen);
+CK_RV p11id_C_InitPIN(P11ID_SESSION *s, CK_UTF8CHAR_PTR pin, CK_ULONG len);
+CK_RV p11id_C_Logout(P11ID_SESSION *s);
+CK_RV p11id_C_GetMechanismInfo(CK_FUNCTION_LIST *fl, CK_SLOT_ID slot,
+                               CK_MECHANISM_TYPE mech,
+                               CK_MECHANISM_INFO *info);
+CK_RV p11id_C_GenerateRandom(P11ID_SESSION *s, CK_BYTE *buf, CK_ULONG len);
+
 /* Frees the values p11id_C_GetAttributeValue allocated. */
 void p11id_attrs_clear(CK_ATTRIBUTE *tmpl, CK_ULONG n);
 

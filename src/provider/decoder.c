@@ -16,7 +16,7 @@
 #include "core/trace.h"
 #include "core/uri.h"
 #include "provider/key.h"
-#include "provider/keyref.h"
+#include "core/keyref.h"
 
 #define KEYREF_MAX_FILE (64 * 1024)
 

@@ -12,7 +12,7 @@
 #include "core/compat.h"
 #include "core/err.h"
 #include "provider/key.h"
-#include "provider/keyref.h"
+#include "core/keyref.h"
 
 static OSSL_FUNC_encoder_newctx_fn enc_newctx;
 static OSSL_FUNC_encoder_freectx_fn enc_freectx;

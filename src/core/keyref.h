@@ -1,6 +1,7 @@
-/* keyref.h: the key reference file: a PEM file naming a key by URI. */
-#ifndef P11ID_PROVIDER_KEYREF_H
-#define P11ID_PROVIDER_KEYREF_H
+/* keyref.h: the key reference file: a PEM file naming a key by URI (read by
+ * the provider's decoder, written by its encoder and by the tool). */
+#ifndef P11ID_CORE_KEYREF_H
+#define P11ID_CORE_KEYREF_H
 
 #include <stddef.h>
 

@@ -1,7 +1,7 @@
 /* keyref.c: reading and writing key reference files: PEM label
  * "PKCS#11 PROVIDER URI", DER SEQUENCE { desc VisibleString, uri UTF8String },
  * the format of the other widely deployed PKCS#11 provider. */
-#include "provider/keyref.h"
+#include "core/keyref.h"
 
 #include <string.h>
 #include <openssl/asn1.h>

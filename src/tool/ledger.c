@@ -1,0 +1,2 @@
+/* ledger.c: placeholder */
+#include "tool/ledger.h"

@@ -1,0 +1,2 @@
+/* x509util.c: placeholder */
+#include "tool/x509util.h"

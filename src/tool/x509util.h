@@ -1,0 +1,1 @@
+/* x509util.h: placeholder */
