@@ -166,6 +166,10 @@ int cmd_keygen_main(TOOL *t, int argc, char **argv)
         return tool_usage(t, "give one TOKEN-URI");
     if (type == NULL || label == NULL)
         return tool_usage(t, "--type and --label are needed");
+    if (find_type(type) == NULL)
+        return tool_usage(t, "unknown key type \"%s\" (rsa:2048, rsa:3072, "
+                             "rsa:4096, ec:P-256, ec:P-384, ec:P-521, "
+                             "ed25519)", type);
     tok = tool_token(t, argv[optind]);
     if (tok == NULL)
         return EXIT_FAIL;
