@@ -148,6 +148,41 @@ const CK_INFO *p11id_module_get0_info(const P11ID_MODULE *mod)
     return &mod->info;
 }
 
+const char *p11id_ctx_env_hint(P11ID_CTX *ctx)
+{
+    P11ID_MODULE *mod;
+    bool softhsm = false;
+
+    pthread_mutex_lock(&ctx->lock);
+    for (mod = ctx->modules; mod != NULL; mod = mod->next)
+        if (mod->path != NULL && strstr(mod->path, "softhsm") != NULL)
+            softhsm = true;
+    pthread_mutex_unlock(&ctx->lock);
+    if (softhsm && getenv("SOFTHSM2_CONF") == NULL)
+        return "; SOFTHSM2_CONF is not set in this process, so SoftHSM uses "
+               "its system token directory (nginx empties its workers' "
+               "environment: add \"env SOFTHSM2_CONF;\" to nginx.conf)";
+    return "";
+}
+
+/* Modules that read their settings from the environment fail when a
+ * process (an nginx worker) runs with an emptied one: say which variable. */
+static void raise_init_failed(const P11ID_MODULE *mod)
+{
+    if (mod->path != NULL && strstr(mod->path, "softhsm") != NULL
+        && getenv("SOFTHSM2_CONF") == NULL)
+        p11id_raise(P11ID_R_MODULE_INIT_FAILED,
+                    "cannot initialise PKCS#11 module %s: SOFTHSM2_CONF is "
+                    "not set in this process (nginx empties its workers' "
+                    "environment: add \"env SOFTHSM2_CONF;\" to nginx.conf)",
+                    mod->path);
+    else
+        p11id_raise(P11ID_R_MODULE_INIT_FAILED,
+                    "cannot initialise PKCS#11 module %s (a module that "
+                    "reads settings from the environment needs them in "
+                    "this process too)", mod->path);
+}
+
 /* Calls C_Initialize with OS locking. A module the application initialised
  * already is fine: we use it and leave its finalisation to the owner.
  * Caller holds mod->lock. */
@@ -170,8 +205,7 @@ static CK_RV module_initialize_locked(P11ID_MODULE *mod)
         mod->finalize = true;
     } else {
         p11id_err_clear_mark();
-        p11id_raise(P11ID_R_MODULE_INIT_FAILED,
-                    "cannot initialise PKCS#11 module %s", mod->path);
+        raise_init_failed(mod);
         return rv;
     }
     rv = p11id_C_GetInfo(mod->fl, &mod->info);

@@ -48,6 +48,11 @@ CK_RV p11id_module_check_fork(P11ID_MODULE *mod);
 CK_FUNCTION_LIST *p11id_module_get0_functions(const P11ID_MODULE *mod);
 const char *p11id_module_get0_path(const P11ID_MODULE *mod);
 const CK_INFO *p11id_module_get0_info(const P11ID_MODULE *mod);
+/* A hint for "not found" errors when a loaded module reads its settings
+ * from an environment variable this process lacks (SoftHSM's SOFTHSM2_CONF
+ * in an nginx worker), else "". Static string. */
+const char *p11id_ctx_env_hint(P11ID_CTX *ctx);
+
 /* True once the process runs its exit handlers: modules must not be
  * called any more (their own destructors may have run). */
 bool p11id_process_exiting(void);

@@ -144,8 +144,9 @@ static void raise_no_match(P11ID_PROV *prov, const P11ID_URI *uri,
     else
         p11id_raise(P11ID_R_NO_OBJECT,
                     "no %s matches %s (no matching token holds one; check "
-                    "the token label, the module and the PIN)",
-                    what, p11id_uri_get0_display(uri));
+                    "the token label, the module and the PIN%s)",
+                    what, p11id_uri_get0_display(uri),
+                    p11id_ctx_env_hint(prov->core));
     OPENSSL_free(cands);
 }
 

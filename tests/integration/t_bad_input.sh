@@ -221,4 +221,15 @@ write_openssl_conf "$T/envpin.cnf" "pin-source=env:P11ID_TEST_PIN_VAR"
 OPENSSL_CONF="$T/envpin.cnf" P11ID_TEST_PIN_VAR=$PIN sign_with "$(key_uri alpha)"
 run_ok "control: the right PIN from env:P11ID_TEST_PIN_VAR works"
 
+# A process without SoftHSM's variable (an nginx worker without
+# "env SOFTHSM2_CONF;") sees SoftHSM's system token directory: the error
+# names the variable and the directive.
+saved_conf=$SOFTHSM2_CONF
+unset SOFTHSM2_CONF
+sign_with "$(key_uri alpha)"
+SOFTHSM2_CONF=$saved_conf
+export SOFTHSM2_CONF
+run_fails "SOFTHSM2_CONF missing in the process: clean failure"
+run_err_like 'env SOFTHSM2_CONF;' "SOFTHSM2_CONF missing: the error names the nginx env directive"
+
 done_testing
