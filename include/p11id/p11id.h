@@ -14,6 +14,7 @@
 #define P11ID_CFG_LOAD "load-behavior"
 #define P11ID_CFG_LOG_FILE "log-file"
 #define P11ID_CFG_LOG_LEVEL "log-level"
+#define P11ID_CFG_SESSION_COPY "session-copy"
 
 /* Environment variable naming a trace file (overrides log-file). */
 #define P11ID_ENV_DEBUG "P11ID_DEBUG"

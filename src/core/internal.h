@@ -35,6 +35,7 @@ struct p11id_ctx_st {
     char *module_name;
     char *init_args;
     char *pin_source;
+    bool session_copy;         /* sign with session copies of token keys */
 };
 
 struct p11id_token_st {
@@ -70,6 +71,9 @@ struct p11id_object_st {
     char *uri;                 /* formatted URI (owned) */
     CK_OBJECT_HANDLE handle;   /* valid while epoch matches the token's */
     unsigned long epoch;
+    CK_OBJECT_HANDLE copy;     /* session copy for signing, or none */
+    unsigned long copy_epoch;  /* 0: no copy made in this epoch yet */
+    bool copy_failed;          /* the token refused copies: do not retry */
     pthread_mutex_t lock;      /* guards handle and epoch */
     CK_ULONG flags;            /* P11ID_OF_* bits */
     CK_ATTRIBUTE pub[5];       /* public attributes read at find time */

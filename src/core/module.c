@@ -72,6 +72,7 @@ P11ID_CTX *p11id_ctx_new(const P11ID_CONFIG *cfg)
     ctx->module_name = dup_or_null(cfg->module_name);
     ctx->init_args = dup_or_null(cfg->init_args);
     ctx->pin_source = dup_or_null(cfg->pin_source);
+    ctx->session_copy = !cfg->no_session_copy;
     return ctx;
 }
 

@@ -16,6 +16,7 @@ typedef struct p11id_config_st {
     const char *module_name; /* p11-kit registered module name, or NULL */
     const char *init_args;   /* C_Initialize pReserved string, or NULL */
     const char *pin_source;  /* "file:PATH" / "env:NAME", or NULL */
+    bool no_session_copy;    /* sign with the token object itself */
 } P11ID_CONFIG;
 
 /* A new context holding copies of cfg's strings. Loads nothing yet. */

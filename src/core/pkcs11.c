@@ -308,3 +308,10 @@ CK_RV p11id_C_GenerateRandom(P11ID_SESSION *s, CK_BYTE *buf, CK_ULONG len)
     return check(sfl(s)->C_GenerateRandom(s->handle, buf, len),
                  P11ID_R_TOKEN_CALL_FAILED, "C_GenerateRandom");
 }
+
+CK_RV p11id_C_CopyObject(P11ID_SESSION *s, CK_OBJECT_HANDLE obj,
+                         CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    return check(sfl(s)->C_CopyObject(s->handle, obj, tmpl, n, out),
+                 P11ID_R_TOKEN_CALL_FAILED, "C_CopyObject");
+}

@@ -46,6 +46,9 @@ CK_RV p11id_C_DeriveKey(P11ID_SESSION *s, CK_MECHANISM *mech,
                         CK_OBJECT_HANDLE base, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                         CK_OBJECT_HANDLE *out);
 CK_RV p11id_C_DestroyObject(P11ID_SESSION *s, CK_OBJECT_HANDLE obj);
+CK_RV p11id_C_CopyObject(P11ID_SESSION *s, CK_OBJECT_HANDLE obj,
+                         CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                         CK_OBJECT_HANDLE *out);
 
 CK_RV p11id_C_GenerateKeyPair(P11ID_SESSION *s, CK_MECHANISM *mech,
                               CK_ATTRIBUTE *pub, CK_ULONG npub,

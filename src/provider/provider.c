@@ -138,6 +138,15 @@ static void sink_clear_mark(void *arg)
     prov->c_clear_last_error_mark(prov->handle);
 }
 
+int p11id_prov_usable(P11ID_PROV *prov)
+{
+    if (prov->config_error[0] == '\0')
+        return 1;
+    p11id_raise(P11ID_R_CONFIG_INVALID, "p11id's section of openssl.cnf: %s",
+                prov->config_error);
+    return 0;
+}
+
 OSSL_LIB_CTX *p11id_prov_libctx(P11ID_PROV *prov)
 {
     OSSL_LIB_CTX *lc;
@@ -339,7 +348,7 @@ static int read_config(P11ID_PROV *prov,
                        OSSL_FUNC_core_get_params_fn *get_params)
 {
     char *path = NULL, *name = NULL, *args = NULL, *pin = NULL, *load = NULL;
-    char *logf = NULL, *logl = NULL;
+    char *logf = NULL, *logl = NULL, *copy = NULL;
     OSSL_PARAM params[] = {
         OSSL_PARAM_utf8_ptr(P11ID_CFG_MODULE_PATH, &path, 0),
         OSSL_PARAM_utf8_ptr(P11ID_CFG_MODULE_NAME, &name, 0),
@@ -348,6 +357,7 @@ static int read_config(P11ID_PROV *prov,
         OSSL_PARAM_utf8_ptr(P11ID_CFG_LOAD, &load, 0),
         OSSL_PARAM_utf8_ptr(P11ID_CFG_LOG_FILE, &logf, 0),
         OSSL_PARAM_utf8_ptr(P11ID_CFG_LOG_LEVEL, &logl, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_SESSION_COPY, &copy, 0),
         OSSL_PARAM_END
     };
 
@@ -362,17 +372,26 @@ static int read_config(P11ID_PROV *prov,
     if (load != NULL && strcmp(load, "early") == 0) {
         prov->load_early = true;
     } else if (load != NULL && *load != '\0' && strcmp(load, "lazy") != 0) {
-        p11id_raise(P11ID_R_CONFIG_INVALID,
-                    "%s = %s: use \"early\" or \"lazy\"", P11ID_CFG_LOAD,
-                    load);
+        snprintf(prov->config_error, sizeof(prov->config_error),
+                 "%s = %s: use \"early\" or \"lazy\"", P11ID_CFG_LOAD, load);
+        return 0;
+    }
+    if (copy != NULL && (strcmp(copy, "no") == 0 || strcmp(copy, "0") == 0
+                         || strcmp(copy, "off") == 0))
+        prov->no_session_copy = true;
+    else if (copy != NULL && strcmp(copy, "yes") != 0 && strcmp(copy, "1") != 0
+             && strcmp(copy, "on") != 0) {
+        snprintf(prov->config_error, sizeof(prov->config_error),
+                 "%s = %s: use \"yes\" or \"no\"", P11ID_CFG_SESSION_COPY,
+                 copy);
         return 0;
     }
     if (prov->pin_source != NULL
         && strncmp(prov->pin_source, "file:", 5) != 0
         && strncmp(prov->pin_source, "env:", 4) != 0) {
-        p11id_raise(P11ID_R_CONFIG_INVALID,
-                    "%s must be file:PATH or env:NAME (the value is not "
-                    "shown: it may be a PIN)", P11ID_CFG_PIN_SOURCE);
+        snprintf(prov->config_error, sizeof(prov->config_error),
+                 "%s must be file:PATH or env:NAME (the value is not shown: "
+                 "it may be a PIN)", P11ID_CFG_PIN_SOURCE);
         return 0;
     }
     return 1;
@@ -414,18 +433,25 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
      * contexts share it. */
     if (p11id_err_get0_sink_arg() == NULL)
         p11id_err_set_sink(&sink);
+    /* OpenSSL 3.0 drops a provider whose init fails from openssl.cnf
+     * without a word: load, and refuse every use with the reason. */
     if (!read_config(prov, get_params))
-        goto err;
+        p11id_trace(0, "configuration error: %s", prov->config_error);
     p11id_trace_open(prov->log_file, prov->log_level);
     cfg.module_path = prov->module_path;
     cfg.module_name = prov->module_name;
     cfg.init_args = prov->init_args;
     cfg.pin_source = prov->pin_source;
+    cfg.no_session_copy = prov->no_session_copy;
     prov->core = p11id_ctx_new(&cfg);
     if (prov->core == NULL)
         goto err;
-    if (prov->load_early && p11id_ctx_open_default(prov->core) != CKR_OK)
-        goto err;
+    /* early: open the module now; a failure is traced and reported again,
+     * with its reason, at the first use (OpenSSL 3.0 would drop a provider
+     * whose init fails from openssl.cnf without a word). */
+    if (prov->load_early && prov->config_error[0] == '\0'
+        && p11id_ctx_open_default(prov->core) != CKR_OK)
+        p11id_trace(0, "load-behavior = early: the module did not open");
     p11id_trace(1, "provider loaded (module %s)",
                 prov->module_path != NULL ? prov->module_path
                 : prov->module_name != NULL ? prov->module_name

@@ -24,6 +24,8 @@ typedef struct p11id_prov_st {
     char *module_path, *module_name, *init_args, *pin_source, *log_file;
     int log_level;
     bool load_early;
+    bool no_session_copy;           /* session-copy = no */
+    char config_error[256];         /* why the configuration is refused */
     /* The key the PEM stage of the key reference decoder loaded, for the
      * DER stage of the same decoding (one entry, guarded by lock). */
     char *decoded_uri;
@@ -38,6 +40,11 @@ typedef struct p11id_prov_st {
     OSSL_FUNC_BIO_read_ex_fn *c_bio_read_ex;
     OSSL_FUNC_BIO_write_ex_fn *c_bio_write_ex;
 } P11ID_PROV;
+
+/* 1 when the provider may be used; else raises the configuration error
+ * (kept from load time) and returns 0. Entry points that reach tokens call
+ * it first. */
+int p11id_prov_usable(P11ID_PROV *prov);
 
 /* The library context for software work (lazily made child of the
  * application's). Never NULL after the first call succeeds; falls back to

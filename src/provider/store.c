@@ -58,7 +58,8 @@ static void *store_open(void *provctx, const char *uri)
     if (ctx == NULL)
         return NULL;
     ctx->prov = provctx;
-    if (p11id_uri_parse(uri, &ctx->uri) != CKR_OK) {
+    if (!p11id_prov_usable(ctx->prov)
+        || p11id_uri_parse(uri, &ctx->uri) != CKR_OK) {
         OPENSSL_free(ctx);
         return NULL;
     }
@@ -204,7 +205,7 @@ P11ID_KEY *p11id_key_load_uri(P11ID_PROV *prov, const char *uristr,
     P11ID_KEY *key = NULL;
     size_t n = 0;
 
-    if (p11id_uri_parse(uristr, &uri) != CKR_OK)
+    if (!p11id_prov_usable(prov) || p11id_uri_parse(uristr, &uri) != CKR_OK)
         return NULL;
     if (find(prov, uri, CKO_PRIVATE_KEY, true, &pin, &objs, &n) == CKR_OK)
         key = p11id_key_from_object(prov, objs[0]);

@@ -24,4 +24,21 @@ ossl pkey -in "$(key_uri ec)" -out "$T/ec.ref.pem"
 is "$RUN_RC" 0 "key reference file written"
 run "$PROG" fork "$T/ec.ref.pem" "$T/keys/ec.pub.pem" 3 30
 is "$RUN_RC" 0 "key reference file: parent and 3 forked children sign and verify"
+# The provider signs with a session copy of the token key (faster on
+# SoftHSM), or with the token object itself when told so.
+P11ID_DEBUG="$T/copy.trace" run "$PROG" fork "$(key_uri ec)" "$T/keys/ec.pub.pem" 2 10
+is "$RUN_RC" 0 "session-copy default: parent and children sign and verify"
+file_like "$T/copy.trace" 'signing with a session copy' "session-copy default: a session copy is used"
+write_openssl_conf "$T/nocopy.cnf" "session-copy=no"
+OPENSSL_CONF="$T/nocopy.cnf" P11ID_DEBUG="$T/nocopy.trace" \
+    run "$PROG" fork "$(key_uri ec)" "$T/keys/ec.pub.pem" 2 10
+is "$RUN_RC" 0 "session-copy = no: parent and children sign and verify"
+file_unlike "$T/nocopy.trace" 'session copy' "session-copy = no: the token object is used"
+write_openssl_conf "$T/badcopy.cnf" "session-copy=maybe"
+OPENSSL_CONF="$T/badcopy.cnf" run openssl pkey -provider-path "$P11ID_PROVIDER_DIR" \
+    -provider p11id -provider default -in "$(key_uri ec)" -pubout
+isnt_zero=$RUN_RC
+[ "$isnt_zero" -ne 0 ] && pass "session-copy = maybe is refused" \
+    || fail "session-copy = maybe is refused" "exit 0"
+run_err_like 'session-copy = maybe: use "yes" or "no"' "the error names the setting and its values"
 done_testing
