@@ -11,6 +11,7 @@ PKGS=(
     softhsm2 opensc                                     # test token, pkcs11-tool, pkcs11-spy
     libengine-pkcs11-openssl gnutls-bin                 # interoperability tests
     python3 curl procps                                 # test helpers
+    nginx apache2-bin python3-requests                  # application tests (tests/apps)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

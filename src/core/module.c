@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <p11-kit/p11-kit.h>
 
 #include <p11id/p11id.h>
@@ -179,9 +180,12 @@ static void raise_init_failed(const P11ID_MODULE *mod)
                     mod->path);
     else
         p11id_raise(P11ID_R_MODULE_INIT_FAILED,
-                    "cannot initialise PKCS#11 module %s (a module that "
-                    "reads settings from the environment needs them in "
-                    "this process too)", mod->path);
+                    "cannot initialise PKCS#11 module %s in process %d "
+                    "(uid %d): the process's user may lack access to the "
+                    "token's files (nginx and httpd workers run as their "
+                    "configured user), or a setting the module reads from "
+                    "the environment is missing in this process",
+                    mod->path, (int)getpid(), (int)getuid());
 }
 
 /* Calls C_Initialize with OS locking. A module the application initialised

@@ -107,6 +107,21 @@ static void sync_fork_locked(P11ID_TOKEN *tok)
         p11id_token_forget_locked(tok);
 }
 
+/* The token this process knew is not there any more: after a fork, the
+ * module may have started over with another view (SoftHSM with
+ * reset_on_fork and no SOFTHSM2_CONF in an nginx worker). */
+static void raise_token_gone(P11ID_TOKEN *tok)
+{
+    const char *hint = p11id_ctx_env_hint(tok->module->ctx);
+
+    p11id_raise(P11ID_R_NO_TOKEN,
+                "token \"%s\" (slot %lu) is not there in this process%s%s",
+                tok->label, (unsigned long)tok->slot,
+                *hint != '\0' ? hint : "; if this is a server's worker "
+                "process, it needs the token module's environment and read "
+                "access to the token's files", "");
+}
+
 CK_RV p11id_session_take(P11ID_TOKEN *tok, unsigned int flags,
                          P11ID_SESSION *s)
 {
@@ -129,6 +144,9 @@ CK_RV p11id_session_take(P11ID_TOKEN *tok, unsigned int flags,
     pthread_mutex_unlock(&tok->lock);
     rv = p11id_C_OpenSession(tok->module->fl, tok->slot,
                              s->rw ? CKF_RW_SESSION : 0, &h);
+    if (rv == CKR_SLOT_ID_INVALID || rv == CKR_TOKEN_NOT_PRESENT
+        || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_RECOGNIZED)
+        raise_token_gone(tok);
     if (rv != CKR_OK)
         return rv;
     s->handle = h;

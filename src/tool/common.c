@@ -125,9 +125,25 @@ void tool_print_ssl_errors(TOOL *t)
     }
 }
 
+static void sink_set_mark(void *arg)
+{
+    ERR_set_mark();
+}
+
+static void sink_pop_to_mark(void *arg)
+{
+    ERR_pop_to_mark();
+}
+
+static void sink_clear_mark(void *arg)
+{
+    ERR_clear_last_mark();
+}
+
 P11ID_CTX *tool_core(TOOL *t)
 {
-    P11ID_ERR_SINK sink = { sink_print, NULL, NULL, NULL, NULL };
+    P11ID_ERR_SINK sink = { sink_print, sink_set_mark, sink_pop_to_mark,
+                            sink_clear_mark, NULL };
     P11ID_CONFIG cfg;
 
     if (t->core != NULL)
