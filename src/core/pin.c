@@ -33,8 +33,8 @@ static CK_RV read_pin_file(const char *path, char *buf, size_t max,
                     path, strerror(errno));
         return CKR_ARGUMENTS_BAD;
     }
-    n = strcspn(tmp, "\r\n") < (size_t)got ? strcspn(tmp, "\r\n")
-                                            : (size_t)got;
+    tmp[got] = '\0'; /* strcspn and strlen below stop here at the latest */
+    n = strcspn(tmp, "\r\n");
     if (memchr(tmp, '\0', n) != NULL)
         n = strlen(tmp);
     if (n == 0 || n > max || n > P11ID_PIN_MAX) {

@@ -154,7 +154,7 @@ static const char *reason_name(int code)
  * unless a PIN was accepted (then the key is missing or unusable). */
 static int key_exit(TOOL *t)
 {
-    return t->pin_failed || !t->have_pin ? EXIT_PIN : EXIT_FAIL;
+    return tool_fail_code(t);
 }
 
 /* --- shared helpers ---------------------------------------------------- */

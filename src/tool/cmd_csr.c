@@ -197,7 +197,7 @@ int cmd_csr_main(TOOL *t, int argc, char **argv)
         goto done;
     key = tool_load_private_key(t, o.key);
     if (key == NULL) {
-        rc = t->pin_failed || !t->have_pin ? EXIT_PIN : EXIT_FAIL;
+        rc = tool_fail_code(t);
         goto done;
     }
     spec.signer = key;

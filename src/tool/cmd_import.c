@@ -212,7 +212,7 @@ int cmd_import_main(TOOL *t, int argc, char **argv)
         goto done;
     key = tool_find_one(t, argv[optind], CKO_PRIVATE_KEY);
     if (key == NULL) {
-        rc = t->pin_failed ? EXIT_PIN : EXIT_FAIL;
+        rc = tool_fail_code(t);
         goto done;
     }
     if (!tool_store_cert(t, key, cert))

@@ -97,7 +97,7 @@ int cmd_keyfile_main(TOOL *t, int argc, char **argv)
                              "$P11ID_MODULE)");
     key = tool_find_one(t, argv[optind], CKO_PRIVATE_KEY);
     if (key == NULL) {
-        rc = t->pin_failed ? EXIT_PIN : EXIT_FAIL;
+        rc = tool_fail_code(t);
         goto done;
     }
     if (with_pin && !tool_get_pin(t, p11id_token_get0_label(

@@ -175,7 +175,7 @@ int cmd_keygen_main(TOOL *t, int argc, char **argv)
         return EXIT_FAIL;
     key = tool_keygen(t, tok, type, label, id);
     if (key == NULL)
-        return t->pin_failed || !t->have_pin ? EXIT_PIN : EXIT_FAIL;
+        return tool_fail_code(t);
     if (t->json) {
         printf("{\"uri\": ");
         tool_json_str(stdout, p11id_object_get0_uri(key));

@@ -605,7 +605,7 @@ int cmd_renew_main(TOOL *t, int argc, char **argv)
         return EXIT_FAIL;
     p.old = tool_find_one(t, o.key, CKO_PRIVATE_KEY);
     if (p.old == NULL)
-        return t->pin_failed || !t->have_pin ? EXIT_PIN : EXIT_FAIL;
+        return tool_fail_code(t);
     p.current = current_cert(t, p.old);
     rc = EXIT_FAIL;
     /* The CA certificate is checked before a key is made for it. */

@@ -100,6 +100,11 @@ int tool_common_option(TOOL *t, int id, const char *arg)
     return 0;
 }
 
+int tool_fail_code(const TOOL *t)
+{
+    return t->pin_failed || t->pin_missing ? EXIT_PIN : EXIT_FAIL;
+}
+
 void tool_print_ssl_errors(TOOL *t)
 {
     unsigned long e;
@@ -265,10 +270,13 @@ int tool_get_pin(TOOL *t, const char *label)
         if (tool_core(t) == NULL
             || p11id_pin_read_source(spec, false, t->pin, P11ID_PIN_MAX,
                                      &t->pinlen)
-                   != CKR_OK)
+                   != CKR_OK) {
+            t->pin_missing = true;
             return 0;
+        }
         t->pin[t->pinlen] = '\0';
     } else if (!prompt_pin(t, label)) {
+        t->pin_missing = true;
         return 0;
     }
     t->have_pin = true;

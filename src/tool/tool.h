@@ -34,6 +34,7 @@ typedef struct tool_st {
     size_t pinlen;
     bool have_pin;
     bool pin_failed;            /* a PIN was rejected: never ask again */
+    bool pin_missing;           /* a PIN was needed and none was given */
     bool providers_loaded;
 } TOOL;
 
@@ -68,6 +69,9 @@ void tool_err(TOOL *t, const char *fmt, ...)
 /* Prints the usage error and the command's synopsis; returns EXIT_USAGE. */
 int tool_usage(TOOL *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The exit code of a failed command: EXIT_PIN when a PIN was missing or
+ * rejected, else EXIT_FAIL. */
+int tool_fail_code(const TOOL *t);
 /* Prints the OpenSSL error queue in plain words (p11id's facts, others'
  * reasons) and empties it. */
 void tool_print_ssl_errors(TOOL *t);
