@@ -6,6 +6,7 @@
  *
  * Prints one summary line "signed S verified V failed F" and exits 0 only
  * when every signature verified. */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/store.h>
+#include <p11-kit/pkcs11.h>
 
 static EVP_PKEY *priv, *pub;
 static int count;
@@ -73,6 +75,28 @@ static void *thread_main(void *arg)
     return (void *)(long)sign_verify((int)(long)arg);
 }
 
+/* P11ID_TEST_PREINIT=<module>: the application initialises the module
+ * itself before p11id sees it (p11id must accept "already initialised"). */
+static int preinit(void)
+{
+    const char *path = getenv("P11ID_TEST_PREINIT");
+    CK_C_GetFunctionList getfl;
+    CK_FUNCTION_LIST *fl = NULL;
+    void *h;
+
+    if (path == NULL || *path == '\0')
+        return 1;
+    h = dlopen(path, RTLD_NOW);
+    getfl = h != NULL ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList")
+                      : NULL;
+    if (getfl == NULL || getfl(&fl) != CKR_OK || fl->C_Initialize(NULL) != CKR_OK) {
+        fprintf(stderr, "cannot initialise %s first\n", path);
+        return 0;
+    }
+    printf("module initialised by the application first\n");
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     int n, i, status, failed = 0, signers = 0;
@@ -84,6 +108,8 @@ int main(int argc, char **argv)
     }
     n = atoi(argv[4]);
     count = atoi(argv[5]);
+    if (!preinit())
+        return 2;
     priv = load_private(argv[2]);
     b = BIO_new_file(argv[3], "r");
     pub = b != NULL ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
