@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -165,6 +166,47 @@ OSSL_LIB_CTX *p11id_prov_libctx(P11ID_PROV *prov)
     return lc;
 }
 
+EVP_MD *p11id_prov_md(P11ID_PROV *prov, const char *name)
+{
+    OSSL_LIB_CTX *lc = p11id_prov_libctx(prov);
+    EVP_MD *md = NULL, *fetched;
+    size_t i, n = sizeof(prov->mds) / sizeof(prov->mds[0]);
+
+    if (strlen(name) >= sizeof(prov->mds[0].name)) {
+        p11id_raise(P11ID_R_BAD_PARAMETER, "digest name \"%.40s\" is too "
+                    "long", name);
+        return NULL;
+    }
+    pthread_mutex_lock(&prov->lock);
+    for (i = 0; i < n && prov->mds[i].md != NULL; i++)
+        if (strcasecmp(prov->mds[i].name, name) == 0) {
+            md = prov->mds[i].md;
+            break;
+        }
+    pthread_mutex_unlock(&prov->lock);
+    if (md != NULL)
+        return md;
+    fetched = EVP_MD_fetch(lc, name, P11ID_SOFT_PROPQ);
+    if (fetched == NULL)
+        return NULL; /* OpenSSL raised why */
+    pthread_mutex_lock(&prov->lock);
+    for (i = 0; i < n && prov->mds[i].md != NULL; i++)
+        if (strcasecmp(prov->mds[i].name, name) == 0)
+            break;
+    if (i < n && prov->mds[i].md == NULL) {
+        snprintf(prov->mds[i].name, sizeof(prov->mds[i].name), "%s", name);
+        prov->mds[i].md = fetched;
+        fetched = NULL;
+    }
+    md = i < n ? prov->mds[i].md : NULL;
+    pthread_mutex_unlock(&prov->lock);
+    EVP_MD_free(fetched); /* another thread cached it first */
+    if (md == NULL)
+        p11id_raise(P11ID_R_UNSUPPORTED, "more than %zu digest names in "
+                    "use", n);
+    return md;
+}
+
 int p11id_prov_read_bio(P11ID_PROV *prov, OSSL_CORE_BIO *cbio, size_t max,
                         unsigned char **out, size_t *outlen)
 {
@@ -264,6 +306,8 @@ static void prov_free(P11ID_PROV *prov)
 {
     if (prov == NULL)
         return;
+    for (size_t i = 0; i < sizeof(prov->mds) / sizeof(prov->mds[0]); i++)
+        EVP_MD_free(prov->mds[i].md);
     p11id_key_free(prov->decoded_key);
     OPENSSL_free(prov->decoded_uri);
     p11id_ctx_free(prov->core);

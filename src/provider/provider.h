@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
+#include <openssl/evp.h>
 
 #include "core/module.h"
 
@@ -26,6 +27,10 @@ typedef struct p11id_prov_st {
     bool load_early;
     bool no_session_copy;           /* session-copy = no */
     char config_error[256];         /* why the configuration is refused */
+    struct {
+        char name[32];              /* as asked for */
+        EVP_MD *md;                 /* fetched once, freed at teardown */
+    } mds[16];                      /* digests fetched (guarded by lock) */
     /* The key the PEM stage of the key reference decoder loaded, for the
      * DER stage of the same decoding (one entry, guarded by lock). */
     char *decoded_uri;
@@ -50,6 +55,11 @@ int p11id_prov_usable(P11ID_PROV *prov);
  * application's). Never NULL after the first call succeeds; falls back to
  * the default context. */
 OSSL_LIB_CTX *p11id_prov_libctx(P11ID_PROV *prov);
+
+/* The digest called name, fetched once per provider (EVP_MD_fetch costs as
+ * much as a quarter of p11id's own work per signature). Borrowed: valid
+ * until the provider unloads. NULL when unknown. */
+EVP_MD *p11id_prov_md(P11ID_PROV *prov, const char *name);
 
 /* Reads up to max bytes of a core BIO into a new buffer. Returns 0 with an
  * error raised when the input is larger than max. */

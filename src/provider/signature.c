@@ -46,6 +46,7 @@ typedef struct sig_ctx_st {
     EVP_MD_CTX *mirror_md; /* digest ops: verify ctx on the public half */
     EVP_PKEY_CTX *mirror;  /* params, AlgorithmIdentifier, verification */
     EVP_MD_CTX *hash;      /* digest-sign: our own hashing */
+    const EVP_MD *md;      /* digest-sign: the digest (provider cache) */
 } SIG_CTX;
 
 static void *sig_newctx(void *provctx, const char *propq)
@@ -68,6 +69,7 @@ static void sig_reset(SIG_CTX *ctx)
     ctx->mirror_md = NULL;
     ctx->mirror = NULL;
     ctx->hash = NULL;
+    ctx->md = NULL;
     ctx->key = NULL;
 }
 
@@ -115,17 +117,42 @@ err:
     return NULL;
 }
 
+/* Makes the mirror of a digest-sign context when first needed: a digest
+ * verify context on the public half with the same digest, which keeps the
+ * parameters and answers the AlgorithmIdentifier. */
+static int ensure_mirror(SIG_CTX *ctx)
+{
+    const char *mdname = ctx->md != NULL ? EVP_MD_get0_name(ctx->md) : NULL;
+
+    if (ctx->mirror != NULL)
+        return 1;
+    if (ctx->key == NULL)
+        return 0;
+    ctx->mirror_md = EVP_MD_CTX_new();
+    if (ctx->mirror_md == NULL
+        || EVP_DigestVerifyInit_ex(ctx->mirror_md, &ctx->mirror, mdname,
+                                   p11id_prov_libctx(ctx->prov),
+                                   P11ID_SOFT_PROPQ, ctx->key->pub, NULL)
+               <= 0) {
+        EVP_MD_CTX_free(ctx->mirror_md);
+        ctx->mirror_md = NULL;
+        ctx->mirror = NULL;
+        return 0;
+    }
+    return 1;
+}
+
 /* Common init: key checks and the mirror. mdname NULL for non-digest ops. */
 static int sig_init(SIG_CTX *ctx, void *provkey, bool signing, bool digest,
                     const char *mdname, const OSSL_PARAM params[])
 {
     P11ID_KEY *key = provkey;
-    OSSL_LIB_CTX *lc = p11id_prov_libctx(ctx->prov);
-    EVP_MD *md = NULL;
+    OSSL_LIB_CTX *lc;
     int ok = 0;
 
     if (ctx == NULL)
         return 0;
+    lc = p11id_prov_libctx(ctx->prov);
     if (key == NULL)
         key = ctx->key; /* re-init with the same key */
     if (key == NULL || key->pub == NULL) {
@@ -143,22 +170,28 @@ static int sig_init(SIG_CTX *ctx, void *provkey, bool signing, bool digest,
     ctx->key = key;
     ctx->signing = signing;
     ctx->digest = digest;
-    if (digest) {
+    if (digest && signing) {
+        /* The hot path (every TLS handshake): our own hashing, and no
+         * mirror until parameters are set or asked for. */
+        if (key->type != P11ID_KT_ED25519 && key->type != P11ID_KT_ED448) {
+            ctx->md = p11id_prov_md(ctx->prov,
+                                    mdname != NULL ? mdname : "SHA256");
+            ctx->hash = EVP_MD_CTX_new();
+            if (ctx->md == NULL || ctx->hash == NULL
+                || !EVP_DigestInit_ex2(ctx->hash, ctx->md, NULL))
+                goto done;
+        }
+        if (params != NULL && params[0].key != NULL
+            && (!ensure_mirror(ctx)
+                || !EVP_PKEY_CTX_set_params(ctx->mirror, params)))
+            goto done;
+    } else if (digest) {
         ctx->mirror_md = EVP_MD_CTX_new();
         if (ctx->mirror_md == NULL
             || EVP_DigestVerifyInit_ex(ctx->mirror_md, &ctx->mirror, mdname,
                                        lc, P11ID_SOFT_PROPQ, key->pub, params)
                    <= 0)
             goto done;
-        if (signing && key->type != P11ID_KT_ED25519
-            && key->type != P11ID_KT_ED448) {
-            md = EVP_MD_fetch(lc, mdname != NULL ? mdname : "SHA256",
-                              P11ID_SOFT_PROPQ);
-            ctx->hash = EVP_MD_CTX_new();
-            if (md == NULL || ctx->hash == NULL
-                || !EVP_DigestInit_ex2(ctx->hash, md, NULL))
-                goto done;
-        }
     } else {
         ctx->mirror = EVP_PKEY_CTX_new_from_pkey(lc, key->pub,
                                                  P11ID_SOFT_PROPQ);
@@ -169,7 +202,6 @@ static int sig_init(SIG_CTX *ctx, void *provkey, bool signing, bool digest,
     }
     ok = 1;
 done:
-    EVP_MD_free(md);
     return ok;
 }
 
@@ -206,6 +238,11 @@ static EVP_MD *mirror_md(SIG_CTX *ctx)
         OSSL_PARAM_END
     };
 
+    if (ctx->mirror == NULL) {
+        if (ctx->md != NULL && EVP_MD_up_ref((EVP_MD *)ctx->md))
+            return (EVP_MD *)ctx->md;
+        return NULL;
+    }
     if (!EVP_PKEY_CTX_get_params(ctx->mirror, p) || name[0] == '\0')
         return NULL;
     return EVP_MD_fetch(p11id_prov_libctx(ctx->prov), name, P11ID_SOFT_PROPQ);
@@ -249,6 +286,8 @@ static int rsa_params(SIG_CTX *ctx, int *pad, int *saltlen, EVP_MD **mgf1)
     *pad = RSA_PKCS1_PADDING;
     *saltlen = RSA_PSS_SALTLEN_AUTO;
     *mgf1 = NULL;
+    if (ctx->mirror == NULL)
+        return 1; /* nothing set: PKCS#1 v1.5 */
     if (!EVP_PKEY_CTX_get_params(ctx->mirror, p))
         return 0;
     if (*pad == RSA_PKCS1_PSS_PADDING && mgfname[0] != '\0')
@@ -514,7 +553,7 @@ static int sig_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     SIG_CTX *ctx = vctx;
 
-    if (ctx == NULL || ctx->mirror == NULL)
+    if (ctx == NULL || !ensure_mirror(ctx))
         return 0;
     return EVP_PKEY_CTX_get_params(ctx->mirror, params);
 }
@@ -527,7 +566,7 @@ static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         return 0;
     if (params == NULL || params[0].key == NULL)
         return 1;
-    if (ctx->mirror == NULL)
+    if (!ensure_mirror(ctx))
         return 0;
     return EVP_PKEY_CTX_set_params(ctx->mirror, params);
 }
