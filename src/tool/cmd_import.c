@@ -42,6 +42,24 @@ static int cert_der(X509 *x, CERT_DER *d)
            && d->serial_len > 0;
 }
 
+/* The certificate request for the token from a certificate's pieces. */
+static void cert_req(P11ID_CERT_REQ *req, const CERT_DER *d, const char *label,
+                     const unsigned char *id, size_t idlen)
+{
+    memset(req, 0, sizeof(*req));
+    req->der = d->der;
+    req->len = (size_t)d->len;
+    req->subject = d->subject;
+    req->subject_len = (size_t)d->subject_len;
+    req->issuer = d->issuer;
+    req->issuer_len = (size_t)d->issuer_len;
+    req->serial = d->serial;
+    req->serial_len = (size_t)d->serial_len;
+    req->label = label;
+    req->id = id;
+    req->idlen = idlen;
+}
+
 int tool_key_certs(TOOL *t, P11ID_OBJECT *key, P11ID_OBJECT ***certs,
                    size_t *n)
 {
@@ -91,6 +109,8 @@ int tool_store_cert(TOOL *t, P11ID_OBJECT *key, X509 *cert)
     P11ID_CERT_REQ req;
     CERT_DER d;
     const char *label = p11id_object_get0_label(key);
+    const unsigned char *id;
+    size_t idlen;
     int ok = 0;
 
     if (pub == NULL)
@@ -112,17 +132,8 @@ int tool_store_cert(TOOL *t, P11ID_OBJECT *key, X509 *cert)
         cert_der_free(&d);
         return 1;
     }
-    memset(&req, 0, sizeof(req));
-    req.der = d.der;
-    req.len = (size_t)d.len;
-    req.subject = d.subject;
-    req.subject_len = (size_t)d.subject_len;
-    req.issuer = d.issuer;
-    req.issuer_len = (size_t)d.issuer_len;
-    req.serial = d.serial;
-    req.serial_len = (size_t)d.serial_len;
-    req.label = label != NULL ? label : "";
-    req.id = p11id_object_get0_id(key, &req.idlen);
+    id = p11id_object_get0_id(key, &idlen);
+    cert_req(&req, &d, label != NULL ? label : "", id, idlen);
     ok = p11id_store_certificate(p11id_object_get0_token(key), &req, NULL)
          == CKR_OK;
     cert_der_free(&d);
@@ -147,25 +158,15 @@ static int store_chain_cert(TOOL *t, P11ID_TOKEN *tok, X509 *x)
     }
     X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
                               sizeof(cn));
-    memset(&req, 0, sizeof(req));
-    req.der = d.der;
-    req.len = (size_t)d.len;
-    req.subject = d.subject;
-    req.subject_len = (size_t)d.subject_len;
-    req.issuer = d.issuer;
-    req.issuer_len = (size_t)d.issuer_len;
-    req.serial = d.serial;
-    req.serial_len = (size_t)d.serial_len;
-    req.label = cn;
-    if (ski != NULL) {
-        req.id = ASN1_STRING_get0_data(ski);
-        req.idlen = (size_t)ASN1_STRING_length(ski);
-    } else {
-        X509_pubkey_digest(x, EVP_sha1(), md, &mdlen);
-        req.id = md;
-        req.idlen = mdlen;
-    }
-    ok = p11id_store_certificate(tok, &req, NULL) == CKR_OK;
+    if (ski != NULL)
+        cert_req(&req, &d, cn, ASN1_STRING_get0_data(ski),
+                 (size_t)ASN1_STRING_length(ski));
+    else if (X509_pubkey_digest(x, EVP_sha1(), md, &mdlen))
+        cert_req(&req, &d, cn, md, mdlen);
+    else
+        req.der = NULL;
+    ok = req.der != NULL
+         && p11id_store_certificate(tok, &req, NULL) == CKR_OK;
     cert_der_free(&d);
     return ok;
 }

@@ -721,48 +721,37 @@ X509_REQ *tool_read_csr(TOOL *t, const char *path)
     return req;
 }
 
-static char *mem_pem(BIO *mem, size_t *len)
+/* PEM of any ASN.1 object into a new buffer (OPENSSL_free), via i2d. */
+static char *pem_of(const char *label, i2d_of_void *i2d, void *obj,
+                    size_t *len)
 {
+    BIO *mem = BIO_new(BIO_s_mem());
     char *data, *out = NULL;
-    long n = BIO_get_mem_data(mem, &data);
+    long n;
 
-    if (n > 0 && (out = OPENSSL_strndup(data, (size_t)n)) != NULL)
-        *len = (size_t)n;
+    if (mem != NULL && PEM_ASN1_write_bio(i2d, label, mem, obj, NULL, NULL,
+                                          0, NULL, NULL)) {
+        n = BIO_get_mem_data(mem, &data);
+        if (n > 0 && (out = OPENSSL_strndup(data, (size_t)n)) != NULL)
+            *len = (size_t)n;
+    }
     BIO_free(mem);
     return out;
 }
 
 char *tool_pem_cert(X509 *x, size_t *len)
 {
-    BIO *mem = BIO_new(BIO_s_mem());
-
-    if (mem == NULL || !PEM_write_bio_X509(mem, x)) {
-        BIO_free(mem);
-        return NULL;
-    }
-    return mem_pem(mem, len);
+    return pem_of(PEM_STRING_X509, (i2d_of_void *)i2d_X509, x, len);
 }
 
 char *tool_pem_csr(X509_REQ *req, size_t *len)
 {
-    BIO *mem = BIO_new(BIO_s_mem());
-
-    if (mem == NULL || !PEM_write_bio_X509_REQ(mem, req)) {
-        BIO_free(mem);
-        return NULL;
-    }
-    return mem_pem(mem, len);
+    return pem_of(PEM_STRING_X509_REQ, (i2d_of_void *)i2d_X509_REQ, req, len);
 }
 
 char *tool_pem_crl(X509_CRL *crl, size_t *len)
 {
-    BIO *mem = BIO_new(BIO_s_mem());
-
-    if (mem == NULL || !PEM_write_bio_X509_CRL(mem, crl)) {
-        BIO_free(mem);
-        return NULL;
-    }
-    return mem_pem(mem, len);
+    return pem_of(PEM_STRING_X509_CRL, (i2d_of_void *)i2d_X509_CRL, crl, len);
 }
 
 void tool_json_str(FILE *fp, const char *s)
