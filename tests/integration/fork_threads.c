@@ -82,6 +82,7 @@ static int preinit(void)
     const char *path = getenv("P11ID_TEST_PREINIT");
     CK_C_GetFunctionList getfl;
     CK_FUNCTION_LIST *fl = NULL;
+    CK_C_INITIALIZE_ARGS args;
     void *h;
 
     if (path == NULL || *path == '\0')
@@ -89,7 +90,12 @@ static int preinit(void)
     h = dlopen(path, RTLD_NOW);
     getfl = h != NULL ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList")
                       : NULL;
-    if (getfl == NULL || getfl(&fl) != CKR_OK || fl->C_Initialize(NULL) != CKR_OK) {
+    /* A threaded application asks for locking; C_Initialize(NULL) would
+     * tell the module no thread ever shares it. */
+    memset(&args, 0, sizeof(args));
+    args.flags = CKF_OS_LOCKING_OK;
+    if (getfl == NULL || getfl(&fl) != CKR_OK
+        || fl->C_Initialize(&args) != CKR_OK) {
         fprintf(stderr, "cannot initialise %s first\n", path);
         return 0;
     }
