@@ -58,6 +58,7 @@ struct p11id_token_st {
     CK_MECHANISM_TYPE *mechs;  /* mechanism list, read once */
     CK_ULONG nmechs;
     bool mechs_read;
+    unsigned int quirks;       /* P11ID_QUIRK_* (core/quirks.h) */
 };
 
 struct p11id_object_st {

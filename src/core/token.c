@@ -11,6 +11,7 @@
 #include "core/internal.h"
 #include "core/pkcs11.h"
 #include "core/rv.h"
+#include "core/quirks.h"
 #include "core/trace.h"
 #include "core/uri.h"
 
@@ -29,6 +30,7 @@ P11ID_TOKEN *p11id_token_new(P11ID_MODULE *mod, CK_SLOT_ID slot,
     pthread_mutex_init(&tok->lock, NULL);
     tok->fork_gen = p11id_fork_generation();
     tok->epoch = 1;
+    tok->quirks = p11id_quirks_lookup(p11id_module_get0_info(mod), ti);
     return tok;
 }
 
@@ -357,6 +359,11 @@ done:
     OPENSSL_cleanse(buf, sizeof(buf));
     pthread_mutex_unlock(&tok->lock);
     return rv;
+}
+
+unsigned int p11id_token_quirks(const P11ID_TOKEN *tok)
+{
+    return tok->quirks;
 }
 
 const CK_TOKEN_INFO *p11id_token_get0_info(const P11ID_TOKEN *tok)

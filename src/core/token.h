@@ -50,6 +50,8 @@ bool p11id_token_needs_login(P11ID_TOKEN *tok);
 void p11id_token_reset(P11ID_TOKEN *tok, unsigned long seen_epoch);
 unsigned long p11id_token_epoch(P11ID_TOKEN *tok);
 
+/* P11ID_QUIRK_* flags of this token (core/quirks.h). */
+unsigned int p11id_token_quirks(const P11ID_TOKEN *tok);
 const CK_TOKEN_INFO *p11id_token_get0_info(const P11ID_TOKEN *tok);
 const char *p11id_token_get0_label(const P11ID_TOKEN *tok);
 CK_SLOT_ID p11id_token_get_slot(const P11ID_TOKEN *tok);

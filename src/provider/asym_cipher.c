@@ -11,6 +11,9 @@
 #include <p11id/p11id.h>
 #include "core/compat.h"
 #include "core/err.h"
+#include "core/object.h"
+#include "core/quirks.h"
+#include "core/token.h"
 #include "provider/key.h"
 
 static OSSL_FUNC_asym_cipher_newctx_fn rsa_ac_newctx;
@@ -170,6 +173,16 @@ static int decrypt_mech(RSA_AC_CTX *ctx, CK_MECHANISM *mech,
         || oaep->mgf == CK_UNAVAILABLE_INFORMATION) {
         p11id_raise(P11ID_R_UNSUPPORTED,
                     "OAEP needs SHA-1 or SHA-2 digests on a token");
+        return 0;
+    }
+    if ((oaep->hashAlg != CKM_SHA_1 || oaep->mgf != CKG_MGF1_SHA1)
+        && (p11id_token_quirks(p11id_object_get0_token(ctx->key->priv))
+            & P11ID_QUIRK_OAEP_SHA1_ONLY) != 0) {
+        p11id_raise(P11ID_R_UNSUPPORTED,
+                    "this token (token-label %s) does RSA-OAEP with SHA-1 "
+                    "only: ask for rsa_oaep_md:sha1 and rsa_mgf1_md:sha1",
+                    p11id_token_get0_label(
+                        p11id_object_get0_token(ctx->key->priv)));
         return 0;
     }
     oaep->source = CKZ_DATA_SPECIFIED;
