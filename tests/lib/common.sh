@@ -859,3 +859,29 @@ bg_stop()
     wait "$pid" 2>/dev/null
     return 0
 }
+
+# --- other tokens ----------------------------------------------------------------
+# P11ID_TOKEN_KIND selects the token the tests run on: softhsm (default) or the
+# name of a driver tests/tokens/drv_KIND.sh. A driver redefines what differs
+# for its token: SOFTHSM_MODULE (the module path), token_init (make a fresh
+# token labelled LABEL with $PIN under $T), p11tool (pkcs11-tool arguments),
+# key_gen, write_openssl_conf's extra keys, t_cleanup additions, and
+# token_supports. Tests ask token_supports before using a capability.
+: "${P11ID_TOKEN_KIND:=softhsm}"
+export P11ID_TOKEN_KIND
+
+# token_supports WHAT: the token can do WHAT (a key type of key_gen, or one of
+# keygen-tool, import, oaep-sha256, ecdh, session-copy, ...). SoftHSM does all.
+token_supports()
+{
+    return 0
+}
+
+if [ "$P11ID_TOKEN_KIND" != softhsm ]; then
+    if [ ! -f "$T_LIBDIR/../tokens/drv_$P11ID_TOKEN_KIND.sh" ]; then
+        echo "Bail out! no token driver tests/tokens/drv_$P11ID_TOKEN_KIND.sh"
+        exit 1
+    fi
+    # shellcheck disable=SC1090
+    . "$T_LIBDIR/../tokens/drv_$P11ID_TOKEN_KIND.sh"
+fi
