@@ -24,6 +24,8 @@ static OSSL_FUNC_decoder_newctx_fn kr_newctx;
 static OSSL_FUNC_decoder_freectx_fn kr_freectx;
 static OSSL_FUNC_decoder_does_selection_fn kr_does_selection;
 static OSSL_FUNC_decoder_decode_fn kr_decode;
+static OSSL_FUNC_decoder_set_ctx_params_fn kr_set_ctx_params;
+static OSSL_FUNC_decoder_settable_ctx_params_fn kr_settable_ctx_params;
 
 static P11ID_KEY *load_ref(P11ID_PROV *prov, const unsigned char *der,
                            size_t len, bool from_pem,
@@ -36,6 +38,34 @@ static void *kr_newctx(void *provctx)
 
 static void kr_freectx(void *vctx)
 {
+}
+
+/* OpenSSL asks a decoder to take the input structure its caller wants
+ * (d2i_PUBKEY: "SubjectPublicKeyInfo"). A key reference has its own
+ * structure: refusing the others keeps p11id's decoders out of every
+ * generic DER decoding chain, where they would only cost time (each
+ * instance adds a pass over all decoders in OSSL_DECODER_CTX_add_extra). */
+static int kr_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *p;
+    const char *s = NULL;
+
+    p = OSSL_PARAM_locate_const(params, OSSL_OBJECT_PARAM_DATA_STRUCTURE);
+    if (p == NULL)
+        return 1;
+    if (!OSSL_PARAM_get_utf8_string_ptr(p, &s))
+        return 0;
+    return s == NULL || OPENSSL_strcasecmp(s, P11ID_KEYREF_STRUCTURE) == 0;
+}
+
+static const OSSL_PARAM *kr_settable_ctx_params(void *provctx)
+{
+    static const OSSL_PARAM settable[] = {
+        OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, NULL, 0),
+        OSSL_PARAM_END
+    };
+
+    return settable;
 }
 
 static int kr_does_selection(void *provctx, int selection)
@@ -181,6 +211,9 @@ const OSSL_DISPATCH p11id_keyref_pem_decoder_functions[] = {
     { OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))kr_newctx },
     { OSSL_FUNC_DECODER_FREECTX, (void (*)(void))kr_freectx },
     { OSSL_FUNC_DECODER_DECODE, (void (*)(void))pem_decode },
+    { OSSL_FUNC_DECODER_SET_CTX_PARAMS, (void (*)(void))kr_set_ctx_params },
+    { OSSL_FUNC_DECODER_SETTABLE_CTX_PARAMS,
+      (void (*)(void))kr_settable_ctx_params },
     OSSL_DISPATCH_END
 };
 
@@ -189,5 +222,8 @@ const OSSL_DISPATCH p11id_keyref_decoder_functions[] = {
     { OSSL_FUNC_DECODER_FREECTX, (void (*)(void))kr_freectx },
     { OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))kr_does_selection },
     { OSSL_FUNC_DECODER_DECODE, (void (*)(void))kr_decode },
+    { OSSL_FUNC_DECODER_SET_CTX_PARAMS, (void (*)(void))kr_set_ctx_params },
+    { OSSL_FUNC_DECODER_SETTABLE_CTX_PARAMS,
+      (void (*)(void))kr_settable_ctx_params },
     OSSL_DISPATCH_END
 };

@@ -17,6 +17,7 @@
 #include "core/compat.h"
 #include "core/err.h"
 #include "provider/key.h"
+#include "provider/sigenc.h"
 
 static OSSL_FUNC_signature_newctx_fn sig_newctx;
 static OSSL_FUNC_signature_freectx_fn sig_freectx;
@@ -248,21 +249,30 @@ static EVP_MD *mirror_md(SIG_CTX *ctx)
     return EVP_MD_fetch(p11id_prov_libctx(ctx->prov), name, P11ID_SOFT_PROPQ);
 }
 
-/* DER DigestInfo of a digest, for CKM_RSA_PKCS. */
+/* DER DigestInfo of a digest, for CKM_RSA_PKCS: a constant prefix for the
+ * usual digests (the signing hot path), ASN.1 encoding for the others. */
 static int digest_info(const EVP_MD *md, const unsigned char *dg, size_t dglen,
                        unsigned char **der, int *derlen)
 {
-    X509_SIG *sig = X509_SIG_new();
+    X509_SIG *sig;
     X509_ALGOR *alg;
     ASN1_OCTET_STRING *os;
-    int ok = 0;
+    int nid = EVP_MD_get_type(md), ok = 0;
 
+    *der = OPENSSL_malloc(19 + EVP_MAX_MD_SIZE);
+    if (*der == NULL)
+        return 0;
+    *derlen = (int)p11id_digest_info_fast(nid, dg, dglen, *der,
+                                          19 + EVP_MAX_MD_SIZE);
+    if (*derlen > 0)
+        return 1;
+    OPENSSL_free(*der);
     *der = NULL;
+    sig = X509_SIG_new();
     if (sig == NULL)
         return 0;
     X509_SIG_getm(sig, &alg, &os);
-    if (X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_NULL,
-                        NULL)
+    if (X509_ALGOR_set0(alg, OBJ_nid2obj(nid), V_ASN1_NULL, NULL)
         && ASN1_OCTET_STRING_set(os, dg, (int)dglen)) {
         *derlen = i2d_X509_SIG(sig, der);
         ok = *derlen > 0;
@@ -363,41 +373,28 @@ done:
     return ok;
 }
 
-/* CKM_ECDSA gives r || s; OpenSSL wants a DER ECDSA-Sig-Value. */
+/* CKM_ECDSA gives r || s; OpenSSL wants a DER ECDSA-Sig-Value, the
+ * SEQUENCE of the two INTEGERs, written here directly (no BIGNUMs on the
+ * signing path). */
 static int ecdsa_sign_tbs(SIG_CTX *ctx, const unsigned char *tbs,
                           size_t tbslen, unsigned char *sig, size_t *siglen,
                           size_t sigsize)
 {
     CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
     unsigned char raw[2 * 66 + 2];
-    size_t rawlen = sizeof(raw), half;
-    ECDSA_SIG *es = NULL;
-    BIGNUM *r, *s;
-    unsigned char *p = sig;
-    int derlen, ok = 0;
+    size_t rawlen = sizeof(raw);
 
     if (p11id_object_sign(ctx->key->priv, &mech, tbs, tbslen, raw, &rawlen)
         != CKR_OK)
         return 0;
-    half = rawlen / 2;
-    r = BN_bin2bn(raw, (int)half, NULL);
-    s = BN_bin2bn(raw + half, (int)half, NULL);
-    es = ECDSA_SIG_new();
-    if (r == NULL || s == NULL || es == NULL || !ECDSA_SIG_set0(es, r, s)) {
-        BN_free(r);
-        BN_free(s);
-        goto done;
+    *siglen = p11id_ecdsa_der_from_rs(raw, rawlen, sig, sigsize);
+    if (*siglen == 0) {
+        p11id_raise(P11ID_R_SIGN_FAILED,
+                    "cannot encode the token's %zu-byte ECDSA signature in "
+                    "a %zu-byte buffer", rawlen, sigsize);
+        return 0;
     }
-    derlen = i2d_ECDSA_SIG(es, NULL);
-    if (derlen <= 0 || (size_t)derlen > sigsize) {
-        p11id_raise(P11ID_R_BUFFER_TOO_SMALL, "signature buffer too small");
-        goto done;
-    }
-    *siglen = (size_t)i2d_ECDSA_SIG(es, &p);
-    ok = 1;
-done:
-    ECDSA_SIG_free(es);
-    return ok;
+    return 1;
 }
 
 static int eddsa_sign(SIG_CTX *ctx, const unsigned char *tbs, size_t tbslen,

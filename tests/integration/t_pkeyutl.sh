@@ -190,9 +190,12 @@ dgst_check()
         "$desc: openssl dgst -verify with the public key accepts it"
 }
 
+dgst_check rsa sha1 "RSA SHA-1"
+dgst_check rsa sha224 "RSA SHA-224"
 dgst_check rsa sha256 "RSA SHA-256"
 dgst_check rsa sha384 "RSA SHA-384"
 dgst_check rsa sha512 "RSA SHA-512"
+dgst_check rsa sha3-256 "RSA SHA3-256 (DigestInfo by ASN.1)"
 dgst_check ec256 sha256 "ECDSA P-256 SHA-256"
 dgst_check ec384 sha384 "ECDSA P-384 SHA-384"
 dgst_check ec521 sha512 "ECDSA P-521 SHA-512"
