@@ -249,12 +249,23 @@ _card_await()
     return 1
 }
 
+# card_pull waits until pcscd has seen the card go (it polls the reader):
+# an operation under way at the very moment of the pull gets whatever the
+# module makes of a broken transmission (OpenSC: CKR_GENERAL_ERROR or
+# CKR_FUNCTION_FAILED), not CKR_DEVICE_REMOVED.
 card_pull()
 {
-    local n
+    local n i
     n=$(grep -c '^pulled' "$T/card-bridge.out")
     rm -f "$CARD/present"
-    _card_await pulled "$n"
+    _card_await pulled "$n" || return 1
+    for ((i = 0; i < 100; i++)); do
+        run pkcs11-tool --module "$SOFTHSM_MODULE" --list-slots
+        grep -q 'token label' "$RUN_OUT" || return 0
+        sleep 0.05
+    done
+    diag "OpenSC still sees the card after it was pulled"
+    return 1
 }
 
 card_insert()
