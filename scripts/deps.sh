@@ -12,6 +12,8 @@ PKGS=(
     libengine-pkcs11-openssl gnutls-bin                 # interoperability tests
     python3 curl procps                                 # test helpers
     nginx apache2-bin python3-requests                  # application tests (tests/apps)
+    pcscd vsmartcard-vpcd libcacard-dev libnss3-tools   # virtual smart card (tests/tokens, card)
+    iproute2 util-linux
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -9,10 +9,23 @@
 #include "core/err.h"
 #include "core/internal.h"
 #include "core/pkcs11.h"
+#include "core/quirks.h"
 #include "core/trace.h"
 
 #define ATTR(t, v) { (t), (void *)&(v), sizeof(v) }
 #define ATTRP(t, p, n) { (t), (void *)(p), (CK_ULONG)(n) }
+
+/* A token that cannot take new objects says so, before any PIN is sent. */
+static CK_RV check_writable(P11ID_TOKEN *tok, const char *what)
+{
+    if ((tok->info.flags & CKF_WRITE_PROTECTED) == 0
+        && (tok->quirks & P11ID_QUIRK_READ_ONLY) == 0)
+        return CKR_OK;
+    p11id_raise(P11ID_R_UNSUPPORTED,
+                "token \"%s\" is read-only: it cannot %s (use the keys and "
+                "certificates already on it)", tok->label, what);
+    return CKR_TOKEN_WRITE_PROTECTED;
+}
 
 /* Takes a read-write session, the user logged in. */
 static CK_RV rw_session(P11ID_TOKEN *tok, P11ID_SESSION *s)
@@ -71,7 +84,9 @@ CK_RV p11id_generate_keypair(P11ID_TOKEN *tok, const P11ID_KEYGEN_REQ *req,
                                           req->ec_params_len);
         break;
     }
-    rv = rw_session(tok, &s);
+    rv = check_writable(tok, "generate keys");
+    if (rv == CKR_OK)
+        rv = rw_session(tok, &s);
     if (rv != CKR_OK)
         return rv;
     rv = p11id_C_GenerateKeyPair(&s, &mech, pub, npub, prv, nprv, &hpub,
@@ -119,7 +134,9 @@ CK_RV p11id_store_certificate(P11ID_TOKEN *tok, const P11ID_CERT_REQ *req,
         memmove(&tmpl[4], &tmpl[5], (n - 5) * sizeof(tmpl[0]));
         n--;
     }
-    rv = rw_session(tok, &s);
+    rv = check_writable(tok, "store certificates");
+    if (rv == CKR_OK)
+        rv = rw_session(tok, &s);
     if (rv != CKR_OK)
         return rv;
     rv = p11id_C_CreateObject(&s, tmpl, n, &h);

@@ -9,6 +9,20 @@ static const P11ID_QUIRK quirks[] = {
     { NULL, "SoftHSM", "SoftHSM", { 2, 0 }, { 2, 255 },
       P11ID_QUIRK_OAEP_SHA1_ONLY,
       "SoftHSM 2.x: RSA-OAEP with SHA-1 only" },
+    /* OpenSC 0.23, CAC cards (tested on libcacard 2.8's virtual CAC): the
+     * card answers VERIFY with a wrong PIN by 6985 (conditions not
+     * satisfied), not 63Cx, and C_Login returns CKR_GENERAL_ERROR. It must
+     * count as a rejected PIN, or every later operation would send it
+     * again. */
+    { "OpenSC", "Common Access Card", NULL, { 0, 20 }, { 0, 255 },
+      P11ID_QUIRK_BAD_PIN_GENERAL_ERROR,
+      "OpenSC 0.2x CAC: a wrong PIN answers C_Login with CKR_GENERAL_ERROR" },
+    /* OpenSC 0.23, CAC cards: OpenSC cannot write a CAC card (no
+     * C_GenerateKeyPair, no C_CreateObject), yet the token does not set
+     * CKF_WRITE_PROTECTED. */
+    { "OpenSC", "Common Access Card", NULL, { 0, 20 }, { 0, 255 },
+      P11ID_QUIRK_READ_ONLY,
+      "OpenSC 0.2x CAC: read-only, though CKF_WRITE_PROTECTED is not set" },
     { NULL, NULL, NULL, { 0, 0 }, { 0, 0 }, 0, NULL }
 };
 

@@ -9,6 +9,8 @@
 
 /* One bit per quirk. */
 #define P11ID_QUIRK_OAEP_SHA1_ONLY   0x0001u /* RSA-OAEP with SHA-1 MGF/hash only */
+#define P11ID_QUIRK_BAD_PIN_GENERAL_ERROR 0x0002u /* C_Login: a wrong PIN is CKR_GENERAL_ERROR */
+#define P11ID_QUIRK_READ_ONLY        0x0004u /* no new objects, CKF_WRITE_PROTECTED unset */
 
 typedef struct p11id_quirk_st {
     const char *module_manufacturer; /* CK_INFO.manufacturerID prefix, or NULL */

@@ -76,6 +76,7 @@ void p11id_token_forget_locked(P11ID_TOKEN *tok)
 void p11id_token_reset(P11ID_TOKEN *tok, unsigned long seen_epoch)
 {
     CK_FUNCTION_LIST *fl = tok->module->fl;
+    CK_ULONG nslots;
     size_t i;
 
     pthread_mutex_lock(&tok->lock);
@@ -88,6 +89,9 @@ void p11id_token_reset(P11ID_TOKEN *tok, unsigned long seen_epoch)
         if (tok->have_keep)
             fl->C_CloseSession(tok->keep);
         p11id_token_forget_locked(tok);
+        /* A card pulled and put back: modules such as OpenSC notice the new
+         * card only when the slots are listed again. */
+        fl->C_GetSlotList(CK_FALSE, NULL, &nslots);
     }
     pthread_mutex_unlock(&tok->lock);
 }
@@ -112,9 +116,13 @@ static void sync_fork_locked(P11ID_TOKEN *tok)
 /* The token this process knew is not there any more: after a fork, the
  * module may have started over with another view (SoftHSM with
  * reset_on_fork and no SOFTHSM2_CONF in an nginx worker). */
-static void raise_token_gone(P11ID_TOKEN *tok)
+static void raise_token_gone(P11ID_TOKEN *tok, CK_RV rv)
 {
     const char *hint = p11id_ctx_env_hint(tok->module->ctx);
+
+    if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED)
+        hint = ": a card pulled out of its reader? put it back and p11id "
+               "picks it up again";
 
     p11id_raise(P11ID_R_NO_TOKEN,
                 "token \"%s\" (slot %lu) is not there in this process%s%s",
@@ -148,7 +156,7 @@ CK_RV p11id_session_take(P11ID_TOKEN *tok, unsigned int flags,
                              s->rw ? CKF_RW_SESSION : 0, &h);
     if (rv == CKR_SLOT_ID_INVALID || rv == CKR_TOKEN_NOT_PRESENT
         || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_RECOGNIZED)
-        raise_token_gone(tok);
+        raise_token_gone(tok, rv);
     if (rv != CKR_OK)
         return rv;
     s->handle = h;
@@ -284,7 +292,9 @@ static CK_RV login_locked(P11ID_TOKEN *tok, const unsigned char *pin,
     rv = p11id_C_Login(&s, CKU_USER, (CK_UTF8CHAR_PTR)pin,
                        pin != NULL ? (CK_ULONG)pinlen : 0);
     if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED
-        || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE) {
+        || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE
+        || (rv == CKR_GENERAL_ERROR
+            && (tok->quirks & P11ID_QUIRK_BAD_PIN_GENERAL_ERROR))) {
         tok->pin_rejected = true;
         forget_pin(tok);
         p11id_raise(P11ID_R_PIN_INCORRECT,

@@ -88,6 +88,7 @@ P11ID_OBJECT *tool_keygen(TOOL *t, P11ID_TOKEN *tok, const char *type,
     unsigned char *params = NULL, *id = NULL, *p;
     size_t idlen = 8;
     int plen = 0;
+    CK_RV rv;
 
     if (kt == NULL) {
         tool_err(t, "unknown key type \"%s\" (rsa:2048, rsa:3072, rsa:4096, "
@@ -128,7 +129,8 @@ P11ID_OBJECT *tool_keygen(TOOL *t, P11ID_TOKEN *tok, const char *type,
     req.label = label;
     req.id = id;
     req.idlen = idlen;
-    if (p11id_generate_keypair(tok, &req, &priv) != CKR_OK)
+    rv = p11id_generate_keypair(tok, &req, &priv);
+    if (rv != CKR_OK && rv != CKR_TOKEN_WRITE_PROTECTED)
         tool_err(t, "token \"%s\" could not generate a %s key (does it have "
                     "the mechanism? p11id tokens --mechanisms)",
                  p11id_token_get0_label(tok), type);

@@ -21,11 +21,16 @@ declare -A NIST=([ec256]=P-256 [ec384]=P-384 [ec521]=P-521)
 
 for k in "${KEYS[@]}"; do
     read -r name type _ <<<"$k"
+    token_supports "$type" || continue
     key_gen "$name" "$type" || bail_out "cannot generate $type key on the token"
 done
 
 for k in "${KEYS[@]}"; do
     read -r name type text <<<"$k"
+    if ! token_supports "$type"; then
+        skip "the token has no $type keys" "$type: public key export"
+        continue
+    fi
     out=$T/$name.from-private.pem
     ossl_ok "$type: openssl pkey -in <private key URI> -pubout" \
         pkey -in "$(key_uri "$name")" -pubout -out "$out"

@@ -9,10 +9,12 @@ require_cmd openssl pkcs11-tool softhsm2-util python3
 t_setup
 
 key_gen rsa rsa2048 || bail_out "cannot generate RSA key on the token"
-key_gen ec256 ec256 || bail_out "cannot generate P-256 key on the token"
-key_gen ec384 ec384 || bail_out "cannot generate P-384 key on the token"
-key_gen ec521 ec521 || bail_out "cannot generate P-521 key on the token"
-key_gen ed ed25519 || bail_out "cannot generate Ed25519 key on the token"
+for k in ec256:ec256 ec384:ec384 ec521:ec521 ed:ed25519; do
+    token_supports "${k#*:}" || continue
+    key_gen "${k%%:*}" "${k#*:}" || bail_out "cannot generate ${k#*:} key on the token"
+done
+# have_key NAME: the key was made (the token has its type: token_supports).
+have_key() { [ -n "${KEY_TYPE[$1]:-}" ]; }
 
 D=$T/data.txt
 printf 'p11id signs this line on a PKCS#11 token\n' >"$D"
@@ -28,6 +30,7 @@ sign_verify()
 {
     local name=$1 key=$2 md=$3 desc=$4
     shift 4
+    have_key "$key" || { skip_n 3 "the token has no such key" "$desc"; return; }
     local -a opts=(-pkeyopt "digest:$md")
     local o
     for o in "$@"; do
@@ -70,6 +73,9 @@ files_equal "$T/rsa-pkcs1.sig" "$T/rsa-pkcs1-again.sig" \
     "RSA PKCS#1 v1.5: both signatures are identical"
 
 # Ed25519 signs the message itself (-rawin).
+if ! have_key ed; then
+    skip_n 3 "the token has no Ed25519 keys" "Ed25519 signatures"
+else
 ossl_ok "Ed25519: pkeyutl -sign -rawin with the token key" \
     pkeyutl -sign -rawin -inkey "$(key_uri ed)" -in "$D" -out "$T/ed.sig"
 ossl_sw pkeyutl -verify -rawin -pubin -inkey "$(key_pub ed)" -in "$D" \
@@ -79,6 +85,7 @@ run_ok_like 'Signature Verified Successfully' \
 ossl_sw pkeyutl -verify -rawin -pubin -inkey "$(key_pub ed)" \
     -in "$T/other.sha256" -sigfile "$T/ed.sig"
 run_fails "control: the Ed25519 signature does not verify over other data"
+fi
 
 # --- RSA decryption on the token of data encrypted in software ---------------------
 
@@ -158,6 +165,10 @@ run_fails "OAEP ciphertext with another label is refused cleanly"
 derive_check()
 {
     local key=$1 curve=$2 desc=$3
+    if ! have_key "$key" || ! token_supports ecdh; then
+        skip_n 2 "the token has no $curve key or no ECDH" "$desc"
+        return
+    fi
     ossl_sw genpkey -algorithm EC -pkeyopt "ec_paramgen_curve:$curve" \
         -out "$T/peer-$key.key"
     [ "$RUN_RC" -eq 0 ] || bail_out "cannot make a software $curve key"
@@ -182,6 +193,7 @@ dgst_check()
 {
     local key=$1 md=$2 desc=$3
     shift 3
+    have_key "$key" || { skip_n 2 "the token has no such key" "$desc"; return; }
     ossl_ok "$desc: openssl dgst -$md -sign with the token key" \
         dgst -"$md" -sign "$(key_uri "$key")" -out "$T/dgst-$key-$md.sig" "$@" "$D"
     ossl_sw dgst -"$md" -verify "$(key_pub "$key")" \
