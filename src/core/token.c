@@ -300,6 +300,9 @@ static CK_RV login_locked(P11ID_TOKEN *tok, const unsigned char *pin,
         p11id_raise(P11ID_R_PIN_INCORRECT,
                     "PIN incorrect for token \"%s\": p11id will not try it "
                     "again in this process; fix the PIN source", tok->label);
+        /* Callers see the card's rejection as what it is. */
+        if (rv == CKR_GENERAL_ERROR)
+            rv = CKR_PIN_INCORRECT;
     }
     if (rv == CKR_OK)
         tok->logged_in = true;

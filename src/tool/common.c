@@ -337,7 +337,8 @@ int tool_find_all(TOOL *t, const char *uristr, CK_OBJECT_CLASS cls,
     req.pin_arg = t;
     rv = p11id_find_objects(t->core, &req, objs, n);
     p11id_uri_free(uri);
-    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
+    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED
+        || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE)
         t->pin_failed = true;
     return rv == CKR_OK;
 }

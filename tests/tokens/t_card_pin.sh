@@ -79,7 +79,8 @@ if [ -x "${P11ID_TOOL:-}" ]; then
         --module "$SOFTHSM_MODULE" --pin-file "$T/wrong.pin"
     run_fails "p11id csr with a wrong PIN fails cleanly"
     run_err_like 'PIN incorrect' "p11id says the PIN is incorrect"
+    is "$RUN_RC" 3 "p11id exits 3 (PIN problem) on the card's wrong-PIN answer"
 else
-    skip_n 2 "p11id tool not built" "p11id with a wrong PIN"
+    skip_n 3 "p11id tool not built" "p11id with a wrong PIN"
 fi
 done_testing
