@@ -112,10 +112,18 @@ static void sync_fork_locked(P11ID_TOKEN *tok)
 /* The token this process knew is not there any more: after a fork, the
  * module may have started over with another view (SoftHSM with
  * reset_on_fork and no SOFTHSM2_CONF in an nginx worker). */
-static void raise_token_gone(P11ID_TOKEN *tok)
+static void raise_token_gone(P11ID_TOKEN *tok, CK_RV rv)
 {
     const char *hint = p11id_ctx_env_hint(tok->module->ctx);
 
+    if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED) {
+        p11id_raise(P11ID_R_NO_TOKEN,
+                    "token \"%s\" is not present in its slot (%lu): it was "
+                    "removed; insert it again (p11id logs in and finds its "
+                    "keys again when it is back)",
+                    tok->label, (unsigned long)tok->slot);
+        return;
+    }
     p11id_raise(P11ID_R_NO_TOKEN,
                 "token \"%s\" (slot %lu) is not there in this process%s%s",
                 tok->label, (unsigned long)tok->slot,
@@ -148,9 +156,11 @@ CK_RV p11id_session_take(P11ID_TOKEN *tok, unsigned int flags,
                              s->rw ? CKF_RW_SESSION : 0, &h);
     if (rv == CKR_SLOT_ID_INVALID || rv == CKR_TOKEN_NOT_PRESENT
         || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_RECOGNIZED)
-        raise_token_gone(tok);
-    if (rv != CKR_OK)
+        raise_token_gone(tok, rv);
+    if (rv != CKR_OK) {
+        s->token = NULL; /* nothing to return or discard */
         return rv;
+    }
     s->handle = h;
     return CKR_OK;
 }
