@@ -765,13 +765,14 @@ static CK_RV call_begin(FM_CALL *c, int fn)
     c->gated = true;
     pthread_mutex_lock(&mu);
     if (real == NULL
-        || (real_finalized && fn != FN_C_Initialize && fn != FN_C_Finalize))
+        || (real_finalized && fn != FN_C_Initialize && fn != FN_C_Finalize)) {
         rv = CKR_CRYPTOKI_NOT_INITIALIZED;
-    else
+    } else {
         rv = rule_check_locked(fn);
-    if (rv != CKR_OK && ends_operation(fn)) {
-        c->late = rv;
-        rv = CKR_OK;
+        if (rv != CKR_OK && ends_operation(fn)) {
+            c->late = rv;
+            rv = CKR_OK;
+        }
     }
     pthread_mutex_unlock(&mu);
     return rv;
