@@ -664,20 +664,9 @@ static void atfork_parent(void)
     pthread_rwlock_unlock(&gate);
 }
 
-/* The child counts its own calls (in its own stats file with %p). */
-static void atfork_child(void)
-{
-    memset(calls, 0, sizeof(calls));
-    nrvcounts = 0;
-    injected = 0;
-    pthread_mutex_unlock(&mu);
-    pthread_rwlock_unlock(&gate);
-}
-
-static void setup(void)
+static void gate_init(void)
 {
     pthread_rwlockattr_t attr;
-    const char *p = getenv(FM_CONF_ENV);
 
     /* Writers first: a restart must not wait for a steady load to pause. */
     pthread_rwlockattr_init(&attr);
@@ -685,6 +674,26 @@ static void setup(void)
                                   PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&gate, &attr);
     pthread_rwlockattr_destroy(&attr);
+}
+
+/* The child counts its own calls (in its own stats file with %p). Its one
+ * thread has another id than the parent's that took the locks, so they are
+ * made anew (glibc would take the child's unlock of the parent's write lock
+ * for a reader's). */
+static void atfork_child(void)
+{
+    memset(calls, 0, sizeof(calls));
+    nrvcounts = 0;
+    injected = 0;
+    pthread_mutex_init(&mu, NULL);
+    gate_init();
+}
+
+static void setup(void)
+{
+    const char *p = getenv(FM_CONF_ENV);
+
+    gate_init();
     if (p != NULL)
         snprintf(conf_path, sizeof(conf_path), "%s", p);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
