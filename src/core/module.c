@@ -188,6 +188,20 @@ static void raise_init_failed(const P11ID_MODULE *mod)
                     mod->path, (int)getpid(), (int)getuid());
 }
 
+/* Forgets the sessions and login of every token: their handles belong to
+ * a parent process or to a module instance that is gone. Caller holds
+ * mod->lock. */
+static void forget_tokens_locked(P11ID_MODULE *mod)
+{
+    size_t i;
+
+    for (i = 0; i < mod->ntokens; i++) {
+        pthread_mutex_lock(&mod->tokens[i]->lock);
+        p11id_token_forget_locked(mod->tokens[i]);
+        pthread_mutex_unlock(&mod->tokens[i]->lock);
+    }
+}
+
 /* Calls C_Initialize with OS locking. A module the application initialised
  * already is fine: we use it and leave its finalisation to the owner.
  * Caller holds mod->lock. */
@@ -229,7 +243,6 @@ CK_RV p11id_module_check_fork(P11ID_MODULE *mod)
     unsigned long gen = p11id_fork_generation();
     bool ours;
     CK_RV rv = CKR_OK;
-    size_t i;
 
     if (mod->initialised && mod->fork_gen == gen)
         return CKR_OK;
@@ -239,11 +252,7 @@ CK_RV p11id_module_check_fork(P11ID_MODULE *mod)
          * PKCS#11 wants C_Initialize again. A module that answers "already
          * initialised" (p11-kit or the module kept its state) is usable. */
         p11id_trace(1, "fork detected: re-initialising %s", mod->path);
-        for (i = 0; i < mod->ntokens; i++) {
-            pthread_mutex_lock(&mod->tokens[i]->lock);
-            p11id_token_forget_locked(mod->tokens[i]);
-            pthread_mutex_unlock(&mod->tokens[i]->lock);
-        }
+        forget_tokens_locked(mod);
         ours = mod->finalize;
         mod->initialised = false;
         rv = module_initialize_locked(mod);
@@ -252,6 +261,36 @@ CK_RV p11id_module_check_fork(P11ID_MODULE *mod)
     } else if (!mod->initialised) {
         rv = module_initialize_locked(mod);
     }
+    pthread_mutex_unlock(&mod->lock);
+    return rv;
+}
+
+CK_RV p11id_module_reinit(P11ID_MODULE *mod)
+{
+    CK_INFO info;
+    CK_RV rv;
+
+    pthread_mutex_lock(&mod->lock);
+    /* Ask the module itself: another thread may have done it already. */
+    p11id_err_set_mark();
+    rv = mod->fl->C_GetInfo(&info);
+    p11id_err_pop_to_mark();
+    if (rv != CKR_CRYPTOKI_NOT_INITIALIZED) {
+        pthread_mutex_unlock(&mod->lock);
+        return CKR_OK;
+    }
+    p11id_trace(1, "module %s is not initialised any more (restarted, or "
+                "finalized by another user): initialising it again",
+                mod->path);
+    forget_tokens_locked(mod);
+    /* p11-kit keeps its own record of the initialisation: without a
+     * C_Finalize first, its C_Initialize would answer "already
+     * initialised" and never reach the module. */
+    p11id_err_set_mark();
+    mod->fl->C_Finalize(NULL);
+    p11id_err_pop_to_mark();
+    mod->initialised = false;
+    rv = module_initialize_locked(mod);
     pthread_mutex_unlock(&mod->lock);
     return rv;
 }
@@ -515,12 +554,30 @@ static P11ID_TOKEN *token_for_slot_locked(P11ID_MODULE *mod, CK_SLOT_ID slot,
     return tok;
 }
 
+/* A token this process saw in the slot that the URI matches: it was
+ * there and is gone now. NULL if none. */
+static P11ID_TOKEN *known_token(P11ID_MODULE *mod, CK_SLOT_ID slot,
+                                const P11ID_URI *uri)
+{
+    P11ID_TOKEN *found = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&mod->lock);
+    for (i = 0; i < mod->ntokens && found == NULL; i++)
+        if (mod->tokens[i]->slot == slot
+            && (uri == NULL
+                || p11id_uri_match_token(uri, &mod->tokens[i]->info)))
+            found = mod->tokens[i];
+    pthread_mutex_unlock(&mod->lock);
+    return found;
+}
+
 CK_RV p11id_module_tokens(P11ID_MODULE *mod, const P11ID_URI *uri,
                           P11ID_TOKEN ***toks, size_t *ntoks)
 {
     CK_SLOT_ID *slots = NULL;
     CK_ULONG nslots = 0, i;
-    P11ID_TOKEN **out = NULL, *tok;
+    P11ID_TOKEN **out = NULL, *tok, *gone = NULL;
     size_t n = 0;
     CK_SLOT_INFO si;
     CK_TOKEN_INFO ti;
@@ -529,7 +586,15 @@ CK_RV p11id_module_tokens(P11ID_MODULE *mod, const P11ID_URI *uri,
     rv = p11id_module_check_fork(mod);
     if (rv != CKR_OK)
         return rv;
+    p11id_err_set_mark();
     rv = p11id_C_GetSlotList(mod->fl, &slots, &nslots);
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED
+        && p11id_module_reinit(mod) == CKR_OK) {
+        p11id_err_pop_to_mark();
+        p11id_err_set_mark();
+        rv = p11id_C_GetSlotList(mod->fl, &slots, &nslots);
+    }
+    p11id_err_clear_mark();
     if (rv != CKR_OK)
         return rv;
     out = calloc(nslots + 1, sizeof(*out));
@@ -539,9 +604,13 @@ CK_RV p11id_module_tokens(P11ID_MODULE *mod, const P11ID_URI *uri,
         goto done;
     }
     for (i = 0; i < nslots; i++) {
-        if (p11id_C_GetSlotInfo(mod->fl, slots[i], &si) != CKR_OK
-            || (si.flags & CKF_TOKEN_PRESENT) == 0)
+        if (p11id_C_GetSlotInfo(mod->fl, slots[i], &si) != CKR_OK)
             continue;
+        if ((si.flags & CKF_TOKEN_PRESENT) == 0) {
+            if (gone == NULL)
+                gone = known_token(mod, slots[i], uri);
+            continue;
+        }
         if (uri != NULL && !p11id_uri_match_slot(uri, slots[i], &si))
             continue;
         if (p11id_C_GetTokenInfo(mod->fl, slots[i], &ti) != CKR_OK)
@@ -556,6 +625,15 @@ CK_RV p11id_module_tokens(P11ID_MODULE *mod, const P11ID_URI *uri,
         pthread_mutex_unlock(&mod->lock);
         if (tok != NULL)
             out[n++] = tok;
+    }
+    if (n == 0 && gone != NULL) {
+        p11id_raise(P11ID_R_NO_TOKEN,
+                    "token \"%s\" is not present in its slot (%lu) any more: "
+                    "it was removed; insert it again (p11id logs in and "
+                    "finds its keys again when it is back)",
+                    gone->label, (unsigned long)gone->slot);
+        rv = CKR_TOKEN_NOT_PRESENT;
+        goto done;
     }
     *toks = out;
     *ntoks = n;

@@ -46,6 +46,12 @@ CK_RV p11id_module_tokens(P11ID_MODULE *mod, const P11ID_URI *uri,
  * Cheap when nothing forked. */
 CK_RV p11id_module_check_fork(P11ID_MODULE *mod);
 
+/* After CKR_CRYPTOKI_NOT_INITIALIZED outside a fork (the module restarted,
+ * or another user of it in this process called C_Finalize): initialises it
+ * again, once however many threads ask, and forgets every token's sessions,
+ * login and handles. CKR_OK when the module works (again). */
+CK_RV p11id_module_reinit(P11ID_MODULE *mod);
+
 CK_FUNCTION_LIST *p11id_module_get0_functions(const P11ID_MODULE *mod);
 const char *p11id_module_get0_path(const P11ID_MODULE *mod);
 const CK_INFO *p11id_module_get0_info(const P11ID_MODULE *mod);

@@ -303,9 +303,55 @@ static CK_RV search(P11ID_SESSION *s, CK_ATTRIBUTE *t, CK_ULONG nt,
     return rv;
 }
 
-static CK_RV find_on_token(P11ID_TOKEN *tok, const P11ID_FIND_REQ *req,
-                           const P11ID_PIN_REQ *pin, P11ID_OBJECT ***objs,
-                           size_t *n)
+/* An operation's failure that says the handles we hold are stale, not
+ * that the key is unusable: SoftHSM 2.6 invalidates every handle to a
+ * private object (and destroys private session objects, our session copy)
+ * when the token is logged out underneath, and then answers
+ * CKR_OBJECT_HANDLE_INVALID, not CKR_USER_NOT_LOGGED_IN. */
+static bool handle_lost(CK_RV rv)
+{
+    return rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID;
+}
+
+/* Gets the token back after a lost session, login, handle or module:
+ * the module initialised again if it forgot us, then the token's sessions
+ * and login dropped so that the retry opens, logs in and finds anew. */
+static void recover(P11ID_TOKEN *tok, unsigned long seen_epoch, CK_RV rv)
+{
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED)
+        p11id_module_reinit(tok->module);
+    p11id_token_reset(tok, seen_epoch);
+}
+
+/* True when the session says nobody is logged in: the token logged out
+ * underneath (a reset, another user's C_Logout) although this process
+ * logged in. A token that cannot tell is taken at its word. */
+static bool logged_out_underneath(P11ID_SESSION *s)
+{
+    CK_SESSION_INFO si;
+    CK_RV rv;
+
+    p11id_err_set_mark();
+    rv = p11id_C_GetSessionInfo(s, &si);
+    p11id_err_pop_to_mark();
+    return rv == CKR_OK
+           && (si.state == CKS_RO_PUBLIC_SESSION
+               || si.state == CKS_RW_PUBLIC_SESSION);
+}
+
+/* Drops the objects a failed search appended after the first "keep". */
+static void objects_truncate(P11ID_OBJECT **objs, size_t *n, size_t keep)
+{
+    while (*n > keep)
+        p11id_object_free(objs[--*n]);
+}
+
+/* One search on the token: logs in where private objects are wanted, then
+ * searches on a pooled session. A private search that finds nothing on a
+ * token that logged out underneath answers CKR_USER_NOT_LOGGED_IN. */
+static CK_RV find_once(P11ID_TOKEN *tok, const P11ID_FIND_REQ *req,
+                       const P11ID_PIN_REQ *pin, unsigned long *epoch,
+                       P11ID_OBJECT ***objs, size_t *n)
 {
     CK_ATTRIBUTE t[4];
     CK_OBJECT_CLASS cls;
@@ -313,6 +359,8 @@ static CK_RV find_on_token(P11ID_TOKEN *tok, const P11ID_FIND_REQ *req,
     P11ID_SESSION s;
     bool wants_private = cls == P11ID_CLASS_ANY || cls == CKO_PRIVATE_KEY
                          || cls == CKO_SECRET_KEY || cls == CKO_DATA;
+    bool logged_in = false;
+    size_t before = *n;
     CK_RV rv;
 
     /* Public objects never ask for a PIN. */
@@ -320,17 +368,58 @@ static CK_RV find_on_token(P11ID_TOKEN *tok, const P11ID_FIND_REQ *req,
         rv = p11id_token_login(tok, pin, cls == P11ID_CLASS_ANY);
         if (rv == CKR_PIN_LEN_RANGE && cls == P11ID_CLASS_ANY)
             rv = CKR_OK; /* a listing without a PIN shows public objects */
+        else if (rv == CKR_OK)
+            logged_in = true;
         if (rv != CKR_OK)
             return rv;
     }
     rv = p11id_session_take(tok, 0, &s);
     if (rv != CKR_OK)
         return rv;
+    *epoch = s.epoch;
     rv = search(&s, t, nt, cls == P11ID_CLASS_ANY, objs, n);
+    if (rv == CKR_OK && logged_in && *n == before
+        && logged_out_underneath(&s))
+        rv = CKR_USER_NOT_LOGGED_IN;
     if (rv == CKR_OK)
         p11id_session_return(&s);
     else
         p11id_session_discard(&s);
+    return rv;
+}
+
+/* Searches the token; after a lost session, login or token it recovers
+ * once and searches again. */
+static CK_RV find_on_token(P11ID_TOKEN *tok, const P11ID_FIND_REQ *req,
+                           const P11ID_PIN_REQ *pin, P11ID_OBJECT ***objs,
+                           size_t *n)
+{
+    size_t before = *n;
+    unsigned long epoch;
+    CK_RV rv;
+
+    p11id_err_set_mark();
+    epoch = p11id_token_epoch(tok);
+    rv = find_once(tok, req, pin, &epoch, objs, n);
+    if (rv == CKR_OK || !p11id_rv_is_session_lost(rv)) {
+        if (rv != CKR_OK)
+            objects_truncate(*objs, n, before);
+        p11id_err_clear_mark();
+        return rv;
+    }
+    objects_truncate(*objs, n, before);
+    p11id_trace(1, "token \"%s\": %s while searching, recovering once",
+                tok->label, p11id_rv_name(rv));
+    recover(tok, epoch, rv);
+    p11id_err_pop_to_mark();
+    rv = find_once(tok, req, pin, &epoch, objs, n);
+    if (rv != CKR_OK)
+        objects_truncate(*objs, n, before);
+    if (rv == CKR_USER_NOT_LOGGED_IN)
+        p11id_raise(P11ID_R_LOGIN_FAILED,
+                    "token \"%s\" logged out again right after p11id "
+                    "logged in: is another program resetting it?",
+                    tok->label);
     return rv;
 }
 
@@ -528,6 +617,7 @@ static CK_RV key_handle(P11ID_OBJECT *key, P11ID_SESSION *s,
 typedef CK_RV (*op_fn)(P11ID_SESSION *s, P11ID_OBJECT *key,
                        CK_OBJECT_HANDLE h, void *arg);
 
+
 /* Runs op on the key with a pooled session; after a lost session or token
  * it resets the token, logs in again and retries once. */
 static CK_RV run_op(P11ID_OBJECT *key, op_fn op, void *arg)
@@ -536,19 +626,24 @@ static CK_RV run_op(P11ID_OBJECT *key, op_fn op, void *arg)
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
     P11ID_SESSION s;
     int attempt;
+    bool op_failed;
     CK_RV rv = CKR_GENERAL_ERROR;
 
     for (attempt = 0; attempt < 2; attempt++) {
         if (attempt == 0)
             p11id_err_set_mark();
         s.token = NULL;
+        s.epoch = p11id_token_epoch(tok);
+        op_failed = false;
         rv = p11id_session_take(tok, 0, &s);
         if (rv == CKR_OK && (key->flags & P11ID_OF_PRIVATE) != 0)
             rv = p11id_token_login(tok, NULL, false);
         if (rv == CKR_OK)
             rv = key_handle(key, &s, &h);
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
             rv = op(&s, key, h, arg);
+            op_failed = rv != CKR_OK;
+        }
         if (rv == CKR_OK) {
             p11id_session_return(&s);
             if (attempt == 0)
@@ -556,10 +651,11 @@ static CK_RV run_op(P11ID_OBJECT *key, op_fn op, void *arg)
             return CKR_OK;
         }
         p11id_session_discard(&s);
-        if (attempt == 0 && p11id_rv_is_session_lost(rv)) {
+        if (attempt == 0
+            && (p11id_rv_is_session_lost(rv) || (op_failed && handle_lost(rv)))) {
             p11id_trace(1, "%s: %s, recovering once", key->uri,
                         p11id_rv_name(rv));
-            p11id_token_reset(tok, s.epoch);
+            recover(tok, s.epoch, rv);
             p11id_err_pop_to_mark();
             continue;
         }

@@ -318,6 +318,12 @@ CK_RV p11id_C_Logout(P11ID_SESSION *s)
                  "C_Logout");
 }
 
+CK_RV p11id_C_GetSessionInfo(P11ID_SESSION *s, CK_SESSION_INFO *info)
+{
+    return check(QUIET(sfl(s)->C_GetSessionInfo(s->handle, info)),
+                 P11ID_R_SESSION_FAILED, "C_GetSessionInfo");
+}
+
 CK_RV p11id_C_GetMechanismInfo(CK_FUNCTION_LIST *fl, CK_SLOT_ID slot,
                                CK_MECHANISM_TYPE mech,
                                CK_MECHANISM_INFO *info)

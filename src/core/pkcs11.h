@@ -61,6 +61,7 @@ CK_RV p11id_C_SetPIN(P11ID_SESSION *s, CK_UTF8CHAR_PTR oldpin,
                      CK_ULONG newlen);
 CK_RV p11id_C_InitPIN(P11ID_SESSION *s, CK_UTF8CHAR_PTR pin, CK_ULONG len);
 CK_RV p11id_C_Logout(P11ID_SESSION *s);
+CK_RV p11id_C_GetSessionInfo(P11ID_SESSION *s, CK_SESSION_INFO *info);
 CK_RV p11id_C_GetMechanismInfo(CK_FUNCTION_LIST *fl, CK_SLOT_ID slot,
                                CK_MECHANISM_TYPE mech,
                                CK_MECHANISM_INFO *info);

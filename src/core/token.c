@@ -120,10 +120,15 @@ static void raise_token_gone(P11ID_TOKEN *tok, CK_RV rv)
 {
     const char *hint = p11id_ctx_env_hint(tok->module->ctx);
 
-    if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED)
-        hint = ": a card pulled out of its reader? put it back and p11id "
-               "picks it up again";
-
+    if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED) {
+        p11id_raise(P11ID_R_NO_TOKEN,
+                    "token \"%s\" is not present in its slot (%lu): it was "
+                    "removed (a card pulled out of its reader? put it "
+                    "back): p11id logs in and finds its keys again when it "
+                    "is back",
+                    tok->label, (unsigned long)tok->slot);
+        return;
+    }
     p11id_raise(P11ID_R_NO_TOKEN,
                 "token \"%s\" (slot %lu) is not there in this process%s%s",
                 tok->label, (unsigned long)tok->slot,
@@ -157,8 +162,10 @@ CK_RV p11id_session_take(P11ID_TOKEN *tok, unsigned int flags,
     if (rv == CKR_SLOT_ID_INVALID || rv == CKR_TOKEN_NOT_PRESENT
         || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_RECOGNIZED)
         raise_token_gone(tok, rv);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
+        s->token = NULL; /* nothing to return or discard */
         return rv;
+    }
     s->handle = h;
     return CKR_OK;
 }
