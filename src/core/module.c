@@ -169,9 +169,18 @@ const char *p11id_ctx_env_hint(P11ID_CTX *ctx)
 
 /* Modules that read their settings from the environment fail when a
  * process (an nginx worker) runs with an emptied one: say which variable. */
-static void raise_init_failed(const P11ID_MODULE *mod)
+static void raise_init_failed(const P11ID_MODULE *mod, CK_RV rv)
 {
-    if (mod->path != NULL && strstr(mod->path, "softhsm") != NULL
+    /* NSS softokn 3.x: CKR_ARGUMENTS_BAD without its init string. */
+    if (rv == CKR_ARGUMENTS_BAD && mod->init_args == NULL)
+        p11id_raise(P11ID_R_MODULE_INIT_FAILED,
+                    "cannot initialise PKCS#11 module %s: it may want an "
+                    "init string in C_Initialize's pReserved (NSS softokn: "
+                    "configdir='sql:DIR' ...): give it with "
+                    "pkcs11-module-init-args, or register the module with "
+                    "p11-kit with x-init-reserved and name it by "
+                    "module-name", mod->path);
+    else if (mod->path != NULL && strstr(mod->path, "softhsm") != NULL
         && getenv("SOFTHSM2_CONF") == NULL)
         p11id_raise(P11ID_R_MODULE_INIT_FAILED,
                     "cannot initialise PKCS#11 module %s: SOFTHSM2_CONF is "
@@ -210,7 +219,7 @@ static CK_RV module_initialize_locked(P11ID_MODULE *mod)
         mod->finalize = true;
     } else {
         p11id_err_clear_mark();
-        raise_init_failed(mod);
+        raise_init_failed(mod, rv);
         return rv;
     }
     rv = p11id_C_GetInfo(mod->fl, &mod->info);

@@ -12,7 +12,9 @@ key_gen rsa rsa2048 || bail_out "cannot generate RSA key on the token"
 key_gen ec256 ec256 || bail_out "cannot generate P-256 key on the token"
 key_gen ec384 ec384 || bail_out "cannot generate P-384 key on the token"
 key_gen ec521 ec521 || bail_out "cannot generate P-521 key on the token"
-key_gen ed ed25519 || bail_out "cannot generate Ed25519 key on the token"
+if token_supports ed25519; then
+    key_gen ed ed25519 || bail_out "cannot generate Ed25519 key on the token"
+fi
 
 D=$T/data.txt
 printf 'p11id signs this line on a PKCS#11 token\n' >"$D"
@@ -70,6 +72,9 @@ files_equal "$T/rsa-pkcs1.sig" "$T/rsa-pkcs1-again.sig" \
     "RSA PKCS#1 v1.5: both signatures are identical"
 
 # Ed25519 signs the message itself (-rawin).
+if ! token_supports ed25519; then
+    skip_n 3 "this token has no Ed25519" "Ed25519 sign and verify"
+else
 ossl_ok "Ed25519: pkeyutl -sign -rawin with the token key" \
     pkeyutl -sign -rawin -inkey "$(key_uri ed)" -in "$D" -out "$T/ed.sig"
 ossl_sw pkeyutl -verify -rawin -pubin -inkey "$(key_pub ed)" -in "$D" \
@@ -79,6 +84,7 @@ run_ok_like 'Signature Verified Successfully' \
 ossl_sw pkeyutl -verify -rawin -pubin -inkey "$(key_pub ed)" \
     -in "$T/other.sha256" -sigfile "$T/ed.sig"
 run_fails "control: the Ed25519 signature does not verify over other data"
+fi
 
 # --- RSA decryption on the token of data encrypted in software ---------------------
 
@@ -110,8 +116,10 @@ decrypt_check oaep1 "RSA OAEP SHA-1 decryption" rsa_padding_mode:oaep
 # other hashes). Ask the token directly with pkcs11-tool; where it refuses,
 # the provider must refuse cleanly too and say why.
 OAEP256=(rsa_padding_mode:oaep rsa_oaep_md:sha256 rsa_mgf1_md:sha256)
+# A driver that knows its token does it sets TOKEN_OAEP_SHA256=yes and skips
+# the probe (NSS softokn refuses pkcs11-tool's OAEP parameters, not p11id's).
 oaep256_ok=yes
-if ! t_softkeys; then
+if ! t_softkeys && [ "${TOKEN_OAEP_SHA256:-}" != yes ]; then
     ossl_sw pkeyutl -encrypt -pubin -inkey "$(key_pub rsa)" -in "$T/secret.bin" \
         -out "$T/probe.ct" -pkeyopt rsa_padding_mode:oaep \
         -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
