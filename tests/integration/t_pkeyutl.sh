@@ -180,8 +180,12 @@ derive_check()
         "$desc: the token's shared secret equals the peer's"
 }
 
-derive_check ec256 P-256 "ECDH P-256"
-derive_check ec384 P-384 "ECDH P-384"
+if token_supports ecdh; then
+    derive_check ec256 P-256 "ECDH P-256"
+    derive_check ec384 P-384 "ECDH P-384"
+else
+    skip_n 4 "this token (or its transport) has no ECDH1-DERIVE" "ECDH"
+fi
 
 # --- openssl dgst -sign ----------------------------------------------------------------
 
