@@ -3,6 +3,7 @@
 #include "core/module.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -398,6 +399,20 @@ static CK_RV push_module(P11ID_MODULE ***mods, size_t *n, P11ID_MODULE *m)
     return CKR_OK;
 }
 
+/* "\"a\", \"b\"" for the registered modules' names, or "none". Caller
+ * holds ctx->lock. */
+static void registered_names_locked(P11ID_CTX *ctx, char *buf, size_t len)
+{
+    P11ID_MODULE *mod;
+    size_t used = 0;
+
+    snprintf(buf, len, "none");
+    for (mod = ctx->modules; mod != NULL && used < len; mod = mod->next)
+        if (mod->name != NULL)
+            used += (size_t)snprintf(buf + used, len - used, "%s\"%s\"",
+                                     used > 0 ? ", " : "", mod->name);
+}
+
 /* Collects the modules a request designates, loaded but maybe not yet
  * initialised. Caller holds ctx->lock. */
 static CK_RV select_locked(P11ID_CTX *ctx, const char *path, const char *name,
@@ -419,10 +434,14 @@ static CK_RV select_locked(P11ID_CTX *ctx, const char *path, const char *name,
             mod = find_by_name_locked(ctx, name);
         }
         if (mod == NULL) {
+            char known[512];
+
+            registered_names_locked(ctx, known, sizeof(known));
             p11id_raise(P11ID_R_MODULE_LOAD_FAILED,
                         "no PKCS#11 module named \"%s\" is registered with "
-                        "p11-kit (see /usr/share/p11-kit/modules and "
-                        "/etc/pkcs11/modules)", name);
+                        "p11-kit; registered: %s (see "
+                        "/usr/share/p11-kit/modules and /etc/pkcs11/modules)",
+                        name, known);
             return CKR_GENERAL_ERROR;
         }
         return push_module(mods, n, mod);
