@@ -9,6 +9,7 @@ PKGS=(
     libssl-dev openssl libp11-kit-dev p11-kit           # OpenSSL 3, p11-kit
     p11-kit-modules libsqlite3-dev                      # modules, CA ledger
     softhsm2 opensc                                     # test token, pkcs11-tool, pkcs11-spy
+    libnss3 libnss3-tools socat iproute2 util-linux     # NSS softokn, certutil; remote tokens
     libengine-pkcs11-openssl gnutls-bin                 # interoperability tests
     python3 curl procps                                 # test helpers
     nginx apache2-bin python3-requests                  # application tests (tests/apps)

@@ -3,6 +3,7 @@
 #include "core/module.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -169,9 +170,18 @@ const char *p11id_ctx_env_hint(P11ID_CTX *ctx)
 
 /* Modules that read their settings from the environment fail when a
  * process (an nginx worker) runs with an emptied one: say which variable. */
-static void raise_init_failed(const P11ID_MODULE *mod)
+static void raise_init_failed(const P11ID_MODULE *mod, CK_RV rv)
 {
-    if (mod->path != NULL && strstr(mod->path, "softhsm") != NULL
+    /* NSS softokn 3.x: CKR_ARGUMENTS_BAD without its init string. */
+    if (rv == CKR_ARGUMENTS_BAD && mod->init_args == NULL)
+        p11id_raise(P11ID_R_MODULE_INIT_FAILED,
+                    "cannot initialise PKCS#11 module %s: it may want an "
+                    "init string in C_Initialize's pReserved (NSS softokn: "
+                    "configdir='sql:DIR' ...): give it with "
+                    "pkcs11-module-init-args, or register the module with "
+                    "p11-kit with x-init-reserved and name it by "
+                    "module-name", mod->path);
+    else if (mod->path != NULL && strstr(mod->path, "softhsm") != NULL
         && getenv("SOFTHSM2_CONF") == NULL)
         p11id_raise(P11ID_R_MODULE_INIT_FAILED,
                     "cannot initialise PKCS#11 module %s: SOFTHSM2_CONF is "
@@ -224,7 +234,7 @@ static CK_RV module_initialize_locked(P11ID_MODULE *mod)
         mod->finalize = true;
     } else {
         p11id_err_clear_mark();
-        raise_init_failed(mod);
+        raise_init_failed(mod, rv);
         return rv;
     }
     rv = p11id_C_GetInfo(mod->fl, &mod->info);
@@ -428,6 +438,20 @@ static CK_RV push_module(P11ID_MODULE ***mods, size_t *n, P11ID_MODULE *m)
     return CKR_OK;
 }
 
+/* "\"a\", \"b\"" for the registered modules' names, or "none". Caller
+ * holds ctx->lock. */
+static void registered_names_locked(P11ID_CTX *ctx, char *buf, size_t len)
+{
+    P11ID_MODULE *mod;
+    size_t used = 0;
+
+    snprintf(buf, len, "none");
+    for (mod = ctx->modules; mod != NULL && used < len; mod = mod->next)
+        if (mod->name != NULL)
+            used += (size_t)snprintf(buf + used, len - used, "%s\"%s\"",
+                                     used > 0 ? ", " : "", mod->name);
+}
+
 /* Collects the modules a request designates, loaded but maybe not yet
  * initialised. Caller holds ctx->lock. */
 static CK_RV select_locked(P11ID_CTX *ctx, const char *path, const char *name,
@@ -449,10 +473,14 @@ static CK_RV select_locked(P11ID_CTX *ctx, const char *path, const char *name,
             mod = find_by_name_locked(ctx, name);
         }
         if (mod == NULL) {
+            char known[512];
+
+            registered_names_locked(ctx, known, sizeof(known));
             p11id_raise(P11ID_R_MODULE_LOAD_FAILED,
                         "no PKCS#11 module named \"%s\" is registered with "
-                        "p11-kit (see /usr/share/p11-kit/modules and "
-                        "/etc/pkcs11/modules)", name);
+                        "p11-kit; registered: %s (see "
+                        "/usr/share/p11-kit/modules and /etc/pkcs11/modules)",
+                        name, known);
             return CKR_GENERAL_ERROR;
         }
         return push_module(mods, n, mod);

@@ -260,8 +260,10 @@ static void check_key_protected(CHECK *c)
             "sensitive and not extractable: it cannot leave the token");
     else if (extractable)
         add(c, ST_WARN, "protection", "key protected",
-            "the key is CKA_EXTRACTABLE: it can be exported from the token "
-            "(wrapped%s); generate a new one with p11id keygen",
+            "the key is CKA_EXTRACTABLE%s: it can be exported from token "
+            "\"%s\" (wrapped%s); generate a new one with p11id keygen",
+            sensitive ? "" : " and not CKA_SENSITIVE",
+            p11id_token_get0_label(p11id_object_get0_token(c->key)),
             sensitive ? "" : " or in plain text");
     else
         add(c, ST_WARN, "protection", "key protected",

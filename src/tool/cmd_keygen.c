@@ -48,6 +48,14 @@ static const KEYTYPE *find_type(const char *name)
     return NULL;
 }
 
+/* The length of a blank-padded PKCS#11 string field. */
+static size_t tool_field_len(const CK_UTF8CHAR *f, size_t len)
+{
+    while (len > 0 && f[len - 1] == ' ')
+        len--;
+    return len;
+}
+
 /* Refuses a label a key on the token already has: URIs by label must stay
  * unambiguous. */
 static int label_is_new(TOOL *t, P11ID_TOKEN *tok, const char *label)
@@ -76,6 +84,39 @@ static int label_is_new(TOOL *t, P11ID_TOKEN *tok, const char *label)
     p11id_objects_free(objs, n);
     free(uri);
     return ok;
+}
+
+/* Some tokens do not make the key the template asked for (a software token
+ * that keeps keys exportable, a card that ignores CKA_SENSITIVE): read the
+ * key's attributes back and say plainly which ones differ. The key is kept
+ * (it was made); p11id check flags it too. */
+static void warn_unprotected(TOOL *t, P11ID_TOKEN *tok, P11ID_OBJECT *priv)
+{
+    const CK_TOKEN_INFO *ti = p11id_token_get0_info(tok);
+    char what[160] = "";
+    size_t used = 0;
+
+    if (p11id_object_get_flag(priv, CKA_EXTRACTABLE))
+        used += (size_t)snprintf(what + used, sizeof(what) - used,
+                                 "CKA_EXTRACTABLE is true (asked false)");
+    if (!p11id_object_get_flag(priv, CKA_SENSITIVE) && used < sizeof(what))
+        used += (size_t)snprintf(what + used, sizeof(what) - used,
+                                 "%sCKA_SENSITIVE is false (asked true)",
+                                 used > 0 ? ", " : "");
+    if (!p11id_object_get_flag(priv, CKA_PRIVATE) && used < sizeof(what))
+        snprintf(what + used, sizeof(what) - used,
+                 "%sCKA_PRIVATE is false (asked true)", used > 0 ? ", " : "");
+    if (what[0] == '\0')
+        return;
+    tool_err(t, "warning: token \"%s\" (%.*s %.*s) did not protect the new "
+                "key as asked: %s; the private key can leave the token "
+                "(p11id check flags it)",
+             p11id_token_get0_label(tok),
+             (int)tool_field_len(ti->manufacturerID,
+                                 sizeof(ti->manufacturerID)),
+             (const char *)ti->manufacturerID,
+             (int)tool_field_len(ti->model, sizeof(ti->model)),
+             (const char *)ti->model, what);
 }
 
 P11ID_OBJECT *tool_keygen(TOOL *t, P11ID_TOKEN *tok, const char *type,
@@ -134,6 +175,8 @@ P11ID_OBJECT *tool_keygen(TOOL *t, P11ID_TOKEN *tok, const char *type,
         tool_err(t, "token \"%s\" could not generate a %s key (does it have "
                     "the mechanism? p11id tokens --mechanisms)",
                  p11id_token_get0_label(tok), type);
+    else
+        warn_unprotected(t, tok, priv);
 done:
     ASN1_OBJECT_free(oid);
     OPENSSL_free(params);

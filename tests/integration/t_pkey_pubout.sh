@@ -18,6 +18,8 @@ KEYS=(
     "ed ed25519 ED25519 Public-Key"
 )
 declare -A NIST=([ec256]=P-256 [ec384]=P-384 [ec521]=P-521)
+# A token without Ed25519 (NSS softokn) leaves it out.
+token_supports ed25519 || unset 'KEYS[4]'
 
 for k in "${KEYS[@]}"; do
     read -r name type _ <<<"$k"
