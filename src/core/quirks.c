@@ -5,8 +5,9 @@
 
 static const P11ID_QUIRK quirks[] = {
     /* SoftHSM 2.6: C_Decrypt with CKM_RSA_PKCS_OAEP accepts CKM_SHA_1 and
-     * CKG_MGF1_SHA1 only (CKR_ARGUMENTS_BAD otherwise). */
-    { NULL, "SoftHSM", "SoftHSM", { 2, 0 }, { 2, 255 },
+     * CKG_MGF1_SHA1 only (CKR_ARGUMENTS_BAD otherwise). Matched on the token
+     * alone: through p11-kit's remoting the module's version is p11-kit's. */
+    { NULL, "SoftHSM", "SoftHSM", { 0, 0 }, { 255, 255 },
       P11ID_QUIRK_OAEP_SHA1_ONLY,
       "SoftHSM 2.x: RSA-OAEP with SHA-1 only" },
     /* OpenSC 0.23, CAC cards (tested on libcacard 2.8's virtual CAC): the
