@@ -12,6 +12,7 @@ PKGS=(
     libengine-pkcs11-openssl gnutls-bin                 # interoperability tests
     python3 curl procps                                 # test helpers
     nginx apache2-bin python3-requests                  # application tests (tests/apps)
+    gdb valgrind                                        # PIN dumps, make memcheck (tests/security)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

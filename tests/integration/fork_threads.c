@@ -12,7 +12,8 @@
  * public key (OAEP), at the same time. Every signature is verified and every
  * plaintext compared. Prints "signers S signatures N failed F" (and
  * "decryptions D" for RSA threads) and exits 0 only when nothing failed.
- * "fork_threads race" races on purpose (a ThreadSanitizer control). */
+ * "fork_threads race" races on purpose (a ThreadSanitizer control);
+ * "fork_threads leak" leaks on purpose (valgrind's control). */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -158,6 +159,7 @@ static int preinit(void)
 /* race mode: a deliberate data race in this file, the control that shows
  * ThreadSanitizer is watching (t_tsan_threads.sh). */
 static int racy;
+static void *volatile lost; /* leak mode: the pointer valgrind sees lost */
 
 static void *race_main(void *arg)
 {
@@ -187,6 +189,11 @@ int main(int argc, char **argv)
 
     if (argc == 2 && strcmp(argv[1], "race") == 0)
         return race();
+    if (argc == 2 && strcmp(argv[1], "leak") == 0) { /* valgrind's control */
+        lost = malloc(64);
+        lost = NULL;
+        return 0;
+    }
     if (argc != 6) {
         fprintf(stderr, "usage: %s fork|threads KEY PUB N COUNT\n", argv[0]);
         return 2;
