@@ -283,6 +283,8 @@ LOADED_DUMP=0 holder mem-keyref-cfg 0 "$T/file.cnf" "$T/plain.keyref.pem"
 
 # tool_dump NAME EXPECTED ARGS...: the tool under gdb, stopped as the process
 # exits (after its atexit handlers): the dump holds EXPECTED copies at most.
+# (gdb disables address randomisation: the heap layout is that of a plain
+# run.)
 tool_dump()
 {
     local name=$1 expect=$2 n
@@ -313,6 +315,10 @@ tool_dump()
 }
 tool_dump csr 0 csr "$KEY" --subject CN=dump --usage client -o "$T/dump.csr" \
     --pin-file "$T/pin.txt"
+# Without p11id in openssl.cnf the tool loads the provider itself; it must
+# unload it too, or the provider's kept PIN outlives the command.
+OPENSSL_CONF="$T/plain.cnf" tool_dump csr-own 0 csr "$KEY" --subject CN=dump2 \
+    --usage client -o "$T/dump2.csr" --pin-file "$T/pin.txt"
 tool_dump keyfile 0 keyfile "$KEY" -o "$T/dump.keyref.pem" --with-pin \
     --pin-file "$T/pin.txt"
 tool_dump ca 0 ca init "pkcs11:token=$TOKEN" --subject "CN=Dump CA" --days 2 \
