@@ -15,6 +15,7 @@ PKGS=(
     nginx apache2-bin python3-requests                  # application tests (tests/apps)
     pcscd vsmartcard-vpcd libcacard-dev libnss3-tools   # virtual smart card (tests/tokens, card)
     iproute2 util-linux
+    gdb valgrind                                        # PIN dumps, make memcheck (tests/security)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

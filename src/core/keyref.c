@@ -14,6 +14,24 @@
 
 #define KEYREF_MAX_URI 8192
 
+/* A URI may carry a pin-value: the strings of a key reference are wiped
+ * before they are freed, like every other copy of a PIN. */
+static void type_clear_free(ASN1_TYPE *t)
+{
+    if (t != NULL
+        && (ASN1_TYPE_get(t) == V_ASN1_UTF8STRING
+            || ASN1_TYPE_get(t) == V_ASN1_VISIBLESTRING)
+        && t->value.asn1_string != NULL)
+        OPENSSL_cleanse(t->value.asn1_string->data,
+                        (size_t)t->value.asn1_string->length);
+    ASN1_TYPE_free(t);
+}
+
+static void seq_clear_free(ASN1_SEQUENCE_ANY *seq)
+{
+    sk_ASN1_TYPE_pop_free(seq, type_clear_free);
+}
+
 static int parse_der(const unsigned char *der, long len, char **uri)
 {
     const unsigned char *p = der;
@@ -51,7 +69,7 @@ static int parse_der(const unsigned char *der, long len, char **uri)
         (size_t)ulen);
     ok = *uri != NULL;
 done:
-    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+    seq_clear_free(seq);
     return ok;
 }
 
@@ -76,7 +94,7 @@ int p11id_keyref_pem_to_der(const unsigned char *buf, size_t len,
             break;
         OPENSSL_free(name);
         OPENSSL_free(header);
-        OPENSSL_free(data);
+        OPENSSL_clear_free(data, dlen > 0 ? (size_t)dlen : 0);
         name = header = NULL;
         data = NULL;
     }
@@ -98,7 +116,7 @@ int p11id_keyref_pem_to_der(const unsigned char *buf, size_t len,
     }
     OPENSSL_free(name);
     OPENSSL_free(header);
-    OPENSSL_free(data);
+    OPENSSL_clear_free(data, dlen > 0 ? (size_t)dlen : 0);
     BIO_free(bio);
     return ret;
 }
@@ -112,7 +130,7 @@ int p11id_keyref_parse_pem(const unsigned char *buf, size_t len, char **uri)
     if (r != 1)
         return r;
     r = parse_der(der, (long)derlen, uri);
-    OPENSSL_free(der);
+    OPENSSL_clear_free(der, derlen);
     return r;
 }
 
@@ -142,7 +160,7 @@ char *p11id_keyref_to_pem(const char *uri, size_t *len)
     char *out = NULL, *data;
     BIO *mem = NULL;
     long n;
-    int derlen;
+    int derlen = 0;
 
     if (seq == NULL || desc == NULL || val == NULL || ds == NULL || us == NULL
         || !ASN1_STRING_set(ds, P11ID_KEYREF_DESC, -1)
@@ -169,11 +187,11 @@ char *p11id_keyref_to_pem(const char *uri, size_t *len)
         *len = (size_t)n;
 done:
     ASN1_STRING_free(ds);
-    ASN1_STRING_free(us);
+    ASN1_STRING_clear_free(us);
     ASN1_TYPE_free(desc);
-    ASN1_TYPE_free(val);
-    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
-    OPENSSL_free(der);
-    BIO_free(mem);
+    type_clear_free(val);
+    seq_clear_free(seq);
+    OPENSSL_clear_free(der, derlen > 0 ? (size_t)derlen : 0);
+    BIO_free(mem); /* a mem BIO's buffer is wiped when freed */
     return out;
 }

@@ -31,6 +31,13 @@ static P11ID_KEY *load_ref(P11ID_PROV *prov, const unsigned char *der,
                            size_t len, bool from_pem,
                            OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg);
 
+/* Key reference contents may carry a pin-value: wiped before freed. */
+static void str_clear_free(char *s)
+{
+    if (s != NULL)
+        OPENSSL_clear_free(s, strlen(s));
+}
+
 static void *kr_newctx(void *provctx)
 {
     return provctx; /* no state of its own */
@@ -113,8 +120,8 @@ static int kr_decode(void *vctx, OSSL_CORE_BIO *cbio, int selection,
     }
 done:
     p11id_key_free(key);
-    OPENSSL_free(uri);
-    OPENSSL_free(buf);
+    str_clear_free(uri);
+    OPENSSL_clear_free(buf, len);
     return ok;
 }
 
@@ -156,8 +163,8 @@ static P11ID_KEY *load_ref(P11ID_PROV *prov, const unsigned char *der,
         pthread_mutex_unlock(&prov->lock);
     }
     p11id_key_free(old);
-    OPENSSL_free(olduri);
-    OPENSSL_free(uri);
+    str_clear_free(olduri);
+    str_clear_free(uri);
     return key;
 }
 
@@ -202,8 +209,8 @@ static int pem_decode(void *vctx, OSSL_CORE_BIO *cbio, int selection,
     }
 done:
     p11id_key_free(key);
-    OPENSSL_free(der);
-    OPENSSL_free(buf);
+    OPENSSL_clear_free(der, derlen);
+    OPENSSL_clear_free(buf, len);
     return ok;
 }
 

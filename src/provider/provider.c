@@ -216,17 +216,20 @@ int p11id_prov_read_bio(P11ID_PROV *prov, OSSL_CORE_BIO *cbio, size_t max,
     for (;;) {
         if (len == cap) {
             if (cap >= max) {
-                OPENSSL_free(buf);
+                OPENSSL_clear_free(buf, cap + 1);
                 p11id_raise(P11ID_R_KEYFILE_INVALID,
                             "input larger than %zu bytes", max);
                 return 0;
             }
-            cap = cap == 0 ? 4096 : cap * 2;
-            grown = OPENSSL_realloc(buf, cap + 1);
+            /* the input may be a key reference holding a pin-value:
+             * no unwiped copy is left behind when the buffer grows */
+            grown = OPENSSL_clear_realloc(buf, cap == 0 ? 0 : cap + 1,
+                                          (cap == 0 ? 4096 : cap * 2) + 1);
             if (grown == NULL) {
-                OPENSSL_free(buf);
+                OPENSSL_clear_free(buf, cap == 0 ? 0 : cap + 1);
                 return 0;
             }
+            cap = cap == 0 ? 4096 : cap * 2;
             buf = grown;
         }
         got = 0;
@@ -309,7 +312,8 @@ static void prov_free(P11ID_PROV *prov)
     for (size_t i = 0; i < sizeof(prov->mds) / sizeof(prov->mds[0]); i++)
         EVP_MD_free(prov->mds[i].md);
     p11id_key_free(prov->decoded_key);
-    OPENSSL_free(prov->decoded_uri);
+    if (prov->decoded_uri != NULL) /* may hold a pin-value */
+        OPENSSL_clear_free(prov->decoded_uri, strlen(prov->decoded_uri));
     p11id_ctx_free(prov->core);
     if (prov->child)
         OSSL_LIB_CTX_free(prov->libctx);

@@ -26,6 +26,11 @@
 #define TOOL_MAX_FILE (16 * 1024 * 1024)
 
 static TOOL *sink_tool; /* the tool the core's errors are printed for */
+/* Providers the tool loaded itself (not from openssl.cnf): unloaded by
+ * tool_cleanup, so that p11id's teardown wipes the PIN it keeps. A
+ * provider loaded with OSSL_PROVIDER_load and never unloaded is not torn
+ * down at exit, and its copy of the PIN would stay in memory. */
+static OSSL_PROVIDER *own_default, *own_p11id;
 
 static void sink_print(void *arg, int reason, const char *file, int line,
                        const char *func, const char *msg)
@@ -234,6 +239,9 @@ static int prompt_pin(TOOL *t, const char *label)
                     "--pin-file FILE or --pin-env NAME", label);
         return 0;
     }
+    /* Unbuffered: stdio's buffer would keep a copy of the PIN that
+     * fclose frees without wiping. */
+    setvbuf(tty, NULL, _IONBF, 0);
     fprintf(tty, "PIN for token \"%s\": ", label);
     fflush(tty);
     if (tcgetattr(fileno(tty), &old) == 0) {
@@ -389,13 +397,13 @@ int tool_providers(TOOL *t)
         so = path;
     }
     if (!OSSL_PROVIDER_available(NULL, "default")
-        && OSSL_PROVIDER_load(NULL, "default") == NULL) {
+        && (own_default = OSSL_PROVIDER_load(NULL, "default")) == NULL) {
         tool_print_ssl_errors(t);
         tool_err(t, "cannot load OpenSSL's default provider");
         return 0;
     }
     if (!OSSL_PROVIDER_available(NULL, P11ID_PROVIDER_NAME)
-        && OSSL_PROVIDER_load(NULL, so) == NULL) {
+        && (own_p11id = OSSL_PROVIDER_load(NULL, so)) == NULL) {
         tool_print_ssl_errors(t);
         tool_err(t, "cannot load the p11id provider from %s (set "
                     "P11ID_PROVIDER_SO, or make install)", so);
@@ -839,6 +847,16 @@ void tool_cleanup(TOOL *t)
 {
     OPENSSL_cleanse(t->pin, sizeof(t->pin));
     t->have_pin = false;
+    /* Keys still held elsewhere keep the provider until they go. */
+    if (own_p11id != NULL) {
+        OSSL_PROVIDER_unload(own_p11id);
+        own_p11id = NULL;
+    }
+    if (own_default != NULL) {
+        OSSL_PROVIDER_unload(own_default);
+        own_default = NULL;
+    }
+    t->providers_loaded = false;
     if (t->core != NULL) {
         p11id_ctx_free(t->core);
         t->core = NULL;

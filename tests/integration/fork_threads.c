@@ -1,11 +1,19 @@
 /* fork_threads.c: signs with one token key from a parent and its forked
  * children, or from several threads sharing one EVP_PKEY, and verifies every
- * signature with the public key file. Used by t_fork_threads.sh.
+ * signature with the public key file. Used by t_fork_threads.sh and the
+ * ThreadSanitizer test (tests/security/t_tsan_threads.sh).
  *
  *   fork_threads fork|threads KEY-URI-OR-FILE PUB.pem N COUNT
  *
- * Prints one summary line "signed S verified V failed F" and exits 0 only
- * when every signature verified. */
+ * fork: the process signs once (logged in, handles cached), forks N
+ * children that each sign COUNT times while the parent signs COUNT times
+ * too. threads: N threads share the one EVP_PKEY and each signs COUNT
+ * times; with an RSA key each also decrypts COUNT messages encrypted to the
+ * public key (OAEP), at the same time. Every signature is verified and every
+ * plaintext compared. Prints "signers S signatures N failed F" (and
+ * "decryptions D" for RSA threads) and exits 0 only when nothing failed.
+ * "fork_threads race" races on purpose (a ThreadSanitizer control);
+ * "fork_threads leak" leaks on purpose (valgrind's control). */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,11 +24,13 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/store.h>
 #include <p11-kit/pkcs11.h>
 
 static EVP_PKEY *priv, *pub;
 static int count;
+static int decrypt; /* threads mode with an RSA key: decrypt too */
 
 static EVP_PKEY *load_private(const char *uri)
 {
@@ -70,9 +80,52 @@ static int sign_verify(int tag)
     return failed;
 }
 
+/* Encrypts COUNT distinct messages to the public key and decrypts each with
+ * the token key (OAEP; SoftHSM 2.6 takes only SHA-1 for it); returns
+ * failures. */
+static int encrypt_decrypt(int tag)
+{
+    unsigned char ct[1024], pt[1024];
+    char msg[64];
+    size_t ctlen, ptlen;
+    int i, failed = 0;
+
+    for (i = 0; i < count; i++) {
+        EVP_PKEY_CTX *e = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+        EVP_PKEY_CTX *d = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
+
+        snprintf(msg, sizeof(msg), "secret %d of %d/%d", i, tag, (int)getpid());
+        ctlen = sizeof(ct);
+        ptlen = sizeof(pt);
+        if (e == NULL || d == NULL || EVP_PKEY_encrypt_init(e) <= 0
+            || EVP_PKEY_CTX_set_rsa_padding(e, RSA_PKCS1_OAEP_PADDING) <= 0
+            || EVP_PKEY_encrypt(e, ct, &ctlen, (unsigned char *)msg,
+                                strlen(msg)) <= 0
+            || EVP_PKEY_decrypt_init(d) <= 0
+            || EVP_PKEY_CTX_set_rsa_padding(d, RSA_PKCS1_OAEP_PADDING) <= 0
+            || EVP_PKEY_decrypt(d, pt, &ptlen, ct, ctlen) <= 0
+            || ptlen != strlen(msg) || memcmp(pt, msg, ptlen) != 0) {
+            failed++;
+            ERR_print_errors_fp(stderr);
+        }
+        EVP_PKEY_CTX_free(e);
+        EVP_PKEY_CTX_free(d);
+    }
+    return failed;
+}
+
+/* Even threads sign first, odd ones decrypt first: signing and decryption
+ * run at the same time on the one key. */
 static void *thread_main(void *arg)
 {
-    return (void *)(long)sign_verify((int)(long)arg);
+    int tag = (int)(long)arg, failed = 0;
+
+    if (decrypt && tag % 2 == 1)
+        failed += encrypt_decrypt(tag);
+    failed += sign_verify(tag);
+    if (decrypt && tag % 2 == 0)
+        failed += encrypt_decrypt(tag);
+    return (void *)(long)failed;
 }
 
 /* P11ID_TEST_PREINIT=<module>: the application initialises the module
@@ -103,11 +156,44 @@ static int preinit(void)
     return 1;
 }
 
+/* race mode: a deliberate data race in this file, the control that shows
+ * ThreadSanitizer is watching (t_tsan_threads.sh). */
+static int racy;
+static void *volatile lost; /* leak mode: the pointer valgrind sees lost */
+
+static void *race_main(void *arg)
+{
+    int i;
+
+    for (i = 0; i < 1000; i++)
+        racy++;
+    return arg;
+}
+
+static int race(void)
+{
+    pthread_t a, b;
+
+    pthread_create(&a, NULL, race_main, NULL);
+    pthread_create(&b, NULL, race_main, NULL);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    printf("raced %d\n", racy);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int n, i, status, failed = 0, signers = 0;
     BIO *b;
 
+    if (argc == 2 && strcmp(argv[1], "race") == 0)
+        return race();
+    if (argc == 2 && strcmp(argv[1], "leak") == 0) { /* valgrind's control */
+        lost = malloc(64);
+        lost = NULL;
+        return 0;
+    }
     if (argc != 6) {
         fprintf(stderr, "usage: %s fork|threads KEY PUB N COUNT\n", argv[0]);
         return 2;
@@ -147,6 +233,7 @@ int main(int argc, char **argv)
 
         if (n > 64)
             n = 64;
+        decrypt = EVP_PKEY_is_a(priv, "RSA");
         for (i = 0; i < n; i++)
             pthread_create(&th[i], NULL, thread_main, (void *)(long)i);
         for (i = 0; i < n; i++) {
@@ -159,6 +246,8 @@ int main(int argc, char **argv)
     }
     printf("signers %d signatures %d failed %d\n", signers,
            signers * count + count, failed);
+    if (decrypt)
+        printf("decryptions %d\n", n * count);
     EVP_PKEY_free(priv);
     EVP_PKEY_free(pub);
     return failed == 0 ? 0 : 1;

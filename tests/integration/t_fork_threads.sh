@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t_fork_threads.sh: a token key loaded once signs correctly in forked
 # children (the provider re-initialises the module and logs in again in each
-# child) and from several threads sharing one EVP_PKEY.
+# child) and from several threads sharing one EVP_PKEY; an RSA key decrypts
+# from those threads at the same time. The ThreadSanitizer variant is
+# tests/security/t_tsan_threads.sh.
 . "$(dirname "$0")/../lib/common.sh"
 require_cmd openssl pkcs11-tool softhsm2-util
 PROG="$TOP_BUILDDIR/tests/integration/fork_threads"
@@ -17,7 +19,14 @@ for k in rsa ec; do
     run "$PROG" threads "$(key_uri "$k")" "$T/keys/$k.pub.pem" 8 50
     is "$RUN_RC" 0 "$k: 8 threads share one EVP_PKEY, 50 signatures each, all verify"
     file_like "$RUN_OUT" '^signers 8 signatures 450 failed 0$' "$k: threads summary"
+    [ "$k" = rsa ] && file_like "$RUN_OUT" '^decryptions 400$' \
+        "rsa: the 8 threads also decrypt 50 times each (OAEP), all plaintexts match"
 done
+
+# Thousands of signatures in each of 4 children while the parent signs.
+run "$PROG" fork "$(key_uri ec)" "$T/keys/ec.pub.pem" 4 2000
+is "$RUN_RC" 0 "ec: 4 forked children sign 2000 times each while the parent signs, all verify"
+file_like "$RUN_OUT" '^signers 5 signatures 12000 failed 0$' "ec: long fork summary"
 
 # The same through a key reference file, as nginx loads it.
 ossl pkey -in "$(key_uri ec)" -out "$T/ec.ref.pem"
