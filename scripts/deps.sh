@@ -12,6 +12,7 @@ PKGS=(
     libengine-pkcs11-openssl gnutls-bin                 # interoperability tests
     python3 curl procps                                 # test helpers
     nginx apache2-bin python3-requests                  # application tests (tests/apps)
+    clang-14 libclang-rt-14-dev                         # make fuzz (libFuzzer runtime)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
