@@ -5,8 +5,8 @@
 # committed seeds; a crash, leak or broken property leaves its input in
 # FUZZ_WORK/<target>/ (crash-*, leak-*, oom-*, timeout-*) and makes the run
 # fail. Environment (make fuzz sets it): FUZZ_BIN, FUZZ_SRC, FUZZ_WORK,
-# FUZZ_SECONDS (60), FUZZ_TARGETS ("uri keyref config csr"), FUZZ_JOBS (1:
-# targets run one after another).
+# FUZZ_SECONDS (60), FUZZ_TARGETS ("uri keyref config csr"). Targets run
+# one after another.
 set -u
 bin=${FUZZ_BIN:?} src=${FUZZ_SRC:?} work=${FUZZ_WORK:?}
 secs=${FUZZ_SECONDS:-60}
@@ -17,7 +17,7 @@ max_len()
 {
     case $1 in
         uri) echo 1024 ;;
-        keyref) echo 4096 ;;
+        keyref) echo 12288 ;;
         config) echo 2048 ;;
         csr) echo 8192 ;;
         *) echo 4096 ;;
