@@ -13,6 +13,8 @@
  * use), hold what p11id_conf_parse said and unload cleanly. No module is
  * loaded: log-file is replaced by /dev/null and load-behavior = early gets a
  * module path that does not exist. */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <string.h>
@@ -99,6 +101,18 @@ static bool is_any(const char *s, const char *const *words)
     return false;
 }
 
+/* log-level as atoi reads it, out-of-range numbers clamped to int. */
+static int expected_level(const char *s)
+{
+    long v;
+
+    errno = 0;
+    v = strtol(s, NULL, 10);
+    if (errno == ERANGE || v > INT_MAX || v < INT_MIN)
+        return v > 0 ? INT_MAX : INT_MIN;
+    return (int)v;
+}
+
 static void check_conf(const P11ID_CONF_IN *in, const P11ID_CONF *c, int ok)
 {
     static const char *const yes[] = { "yes", "1", "on", NULL };
@@ -118,6 +132,8 @@ static void check_conf(const P11ID_CONF_IN *in, const P11ID_CONF *c, int ok)
                 == (in->load != NULL && strcmp(in->load, "early") == 0));
     if (in->log_level == NULL)
         FUZZ_ASSERT(c->log_level == 1);
+    else
+        FUZZ_ASSERT(c->log_level == expected_level(in->log_level));
     if (!ok)
         return;
     FUZZ_ASSERT(in->load == NULL || in->load[0] == '\0'

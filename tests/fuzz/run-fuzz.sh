@@ -25,7 +25,7 @@ max_len()
 }
 
 failed=0
-printf '%-8s %12s %8s %s\n' target executions crashes artifacts
+printf '%-12s %12s %8s %s\n' target executions crashes artifacts
 for t in $targets; do
     exe="$bin/fuzz_$t"
     dir="$work/$t"
@@ -47,7 +47,7 @@ for t in $targets; do
     if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then
         crashes=1 # died without an artifact: the log says why
     fi
-    printf '%-8s %12s %8s %s\n' "fuzz_$t" "${execs:-?}" "$crashes" \
+    printf '%-12s %12s %8s %s\n' "fuzz_$t" "${execs:-?}" "$crashes" \
         "$([ "$crashes" -gt 0 ] && echo "$dir (fuzz.log)")"
     [ "$crashes" -gt 0 ] && failed=1
 done
