@@ -16,6 +16,7 @@ PKGS=(
     pcscd vsmartcard-vpcd libcacard-dev libnss3-tools   # virtual smart card (tests/tokens, card)
     iproute2 util-linux
     gdb valgrind                                        # PIN dumps, make memcheck (tests/security)
+    clang-14 libclang-rt-14-dev                         # make fuzz (libFuzzer runtime)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -3,6 +3,7 @@
  * the format of the other widely deployed PKCS#11 provider. */
 #include "core/keyref.h"
 
+#include <limits.h>
 #include <string.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -68,6 +69,9 @@ static int parse_der(const unsigned char *der, long len, char **uri)
         (const char *)ASN1_STRING_get0_data(val->value.utf8string),
         (size_t)ulen);
     ok = *uri != NULL;
+    if (!ok)
+        p11id_raise(P11ID_R_OUT_OF_MEMORY, "out of memory reading a key "
+                    "reference file");
 done:
     seq_clear_free(seq);
     return ok;
@@ -85,9 +89,19 @@ int p11id_keyref_pem_to_der(const unsigned char *buf, size_t len,
 
     if (len == 0 || memmem(buf, len, begin, sizeof(begin) - 1) == NULL)
         return -1;
-    bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio == NULL)
+    /* A length that does not fit BIO_new_mem_buf's int would turn negative
+     * there, and a negative length means "up to the NUL". */
+    if (len > INT_MAX) {
+        p11id_raise(P11ID_R_KEYFILE_INVALID,
+                    "key reference file: larger than %d bytes", INT_MAX);
         return 0;
+    }
+    bio = BIO_new_mem_buf(buf, (int)len);
+    if (bio == NULL) {
+        p11id_raise(P11ID_R_OUT_OF_MEMORY, "out of memory reading a key "
+                    "reference file");
+        return 0;
+    }
     ERR_set_mark();
     while (PEM_read_bio(bio, &name, &header, &data, &dlen) == 1) {
         if (strcmp(name, P11ID_KEYREF_PEM_LABEL) == 0)

@@ -880,6 +880,11 @@ const char *p11id_uri_get0_label(const P11ID_URI *uri)
     return uri != NULL ? uri->label : NULL;
 }
 
+const CK_TOKEN_INFO *p11id_uri_get0_token_info(const P11ID_URI *uri)
+{
+    return uri != NULL ? &uri->token : NULL;
+}
+
 bool p11id_uri_has_object_attrs(const P11ID_URI *uri)
 {
     return uri != NULL

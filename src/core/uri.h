@@ -43,6 +43,11 @@ CK_OBJECT_CLASS p11id_uri_get_class(const P11ID_URI *uri);
 const unsigned char *p11id_uri_get0_id(const P11ID_URI *uri, size_t *idlen);
 const char *p11id_uri_get0_label(const P11ID_URI *uri);
 
+/* The token attributes the URI names (token, manufacturer, model, serial)
+ * as p11-kit keeps them: a field is all zero when the URI does not name it,
+ * space-padded text when it does. Borrowed; NULL for a NULL uri. */
+const CK_TOKEN_INFO *p11id_uri_get0_token_info(const P11ID_URI *uri);
+
 /* True when the URI names any object attribute (id, object or type). */
 bool p11id_uri_has_object_attrs(const P11ID_URI *uri);
 

@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "core/module.h"
 #include "core/trace.h"
+#include "provider/conf.h"
 #include "provider/key.h"
 
 #define P11ID_ALG(op, names, props, fns) extern const OSSL_DISPATCH fns[];
@@ -386,63 +387,41 @@ static void take_upcalls(P11ID_PROV *prov, const OSSL_DISPATCH *in,
     }
 }
 
-static char *cfg_dup(const char *v)
-{
-    return (v != NULL && *v != '\0') ? strdup(v) : NULL;
-}
-
-/* Reads [p11id_sect]. Unknown keys are OpenSSL's business (activate, ...). */
+/* Reads [p11id_sect] (config.c checks it). Unknown keys are OpenSSL's
+ * business (activate, ...). */
 static int read_config(P11ID_PROV *prov,
                        OSSL_FUNC_core_get_params_fn *get_params)
 {
-    char *path = NULL, *name = NULL, *args = NULL, *pin = NULL, *load = NULL;
-    char *logf = NULL, *logl = NULL, *copy = NULL;
+    P11ID_CONF_IN in;
+    P11ID_CONF conf;
     OSSL_PARAM params[] = {
-        OSSL_PARAM_utf8_ptr(P11ID_CFG_MODULE_PATH, &path, 0),
-        OSSL_PARAM_utf8_ptr(P11ID_CFG_MODULE_NAME, &name, 0),
-        OSSL_PARAM_utf8_ptr(P11ID_CFG_INIT_ARGS, &args, 0),
-        OSSL_PARAM_utf8_ptr(P11ID_CFG_PIN_SOURCE, &pin, 0),
-        OSSL_PARAM_utf8_ptr(P11ID_CFG_LOAD, &load, 0),
-        OSSL_PARAM_utf8_ptr(P11ID_CFG_LOG_FILE, &logf, 0),
-        OSSL_PARAM_utf8_ptr(P11ID_CFG_LOG_LEVEL, &logl, 0),
-        OSSL_PARAM_utf8_ptr(P11ID_CFG_SESSION_COPY, &copy, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_MODULE_PATH, &in.module_path, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_MODULE_NAME, &in.module_name, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_INIT_ARGS, &in.init_args, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_PIN_SOURCE, &in.pin_source, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_LOAD, &in.load, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_LOG_FILE, &in.log_file, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_LOG_LEVEL, &in.log_level, 0),
+        OSSL_PARAM_utf8_ptr(P11ID_CFG_SESSION_COPY, &in.session_copy, 0),
         OSSL_PARAM_END
     };
+    int ok;
 
+    memset(&in, 0, sizeof(in));
     if (get_params == NULL || !get_params(prov->handle, params))
         return 1;
-    prov->module_path = cfg_dup(path);
-    prov->module_name = cfg_dup(name);
-    prov->init_args = cfg_dup(args);
-    prov->pin_source = cfg_dup(pin);
-    prov->log_file = cfg_dup(logf);
-    prov->log_level = logl != NULL ? atoi(logl) : 1;
-    if (load != NULL && strcmp(load, "early") == 0) {
-        prov->load_early = true;
-    } else if (load != NULL && *load != '\0' && strcmp(load, "lazy") != 0) {
-        snprintf(prov->config_error, sizeof(prov->config_error),
-                 "%s = %s: use \"early\" or \"lazy\"", P11ID_CFG_LOAD, load);
-        return 0;
-    }
-    if (copy != NULL && (strcmp(copy, "no") == 0 || strcmp(copy, "0") == 0
-                         || strcmp(copy, "off") == 0))
-        prov->no_session_copy = true;
-    else if (copy != NULL && strcmp(copy, "yes") != 0 && strcmp(copy, "1") != 0
-             && strcmp(copy, "on") != 0) {
-        snprintf(prov->config_error, sizeof(prov->config_error),
-                 "%s = %s: use \"yes\" or \"no\"", P11ID_CFG_SESSION_COPY,
-                 copy);
-        return 0;
-    }
-    if (prov->pin_source != NULL
-        && strncmp(prov->pin_source, "file:", 5) != 0
-        && strncmp(prov->pin_source, "env:", 4) != 0) {
-        snprintf(prov->config_error, sizeof(prov->config_error),
-                 "%s must be file:PATH or env:NAME (the value is not shown: "
-                 "it may be a PIN)", P11ID_CFG_PIN_SOURCE);
-        return 0;
-    }
-    return 1;
+    ok = p11id_conf_parse(&in, &conf);
+    /* The strings move into prov, which frees them at teardown. */
+    prov->module_path = conf.module_path;
+    prov->module_name = conf.module_name;
+    prov->init_args = conf.init_args;
+    prov->pin_source = conf.pin_source;
+    prov->log_file = conf.log_file;
+    prov->log_level = conf.log_level;
+    prov->load_early = conf.load_early;
+    prov->no_session_copy = conf.no_session_copy;
+    memcpy(prov->config_error, conf.error, sizeof(prov->config_error));
+    return ok;
 }
 
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,

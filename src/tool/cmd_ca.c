@@ -517,29 +517,21 @@ typedef struct leaf_plan_st {
 
 static X509 *leaf_build(TOOL *t, const LEAF_PLAN *p, ASN1_INTEGER *serial)
 {
-    STACK_OF(X509_EXTENSION) *exts;
-    X509U_LEAF leaf;
-    X509 *x = X509_new();
-    int ok;
+    X509U_LEAF_TBS tbs;
+    X509 *x;
 
-    memset(&leaf, 0, sizeof(leaf));
-    leaf.usage = p->usage;
-    leaf.pub = p->info->pub;
-    leaf.sans = p->info->sans;
-    leaf.subject_empty = X509_NAME_entry_count(p->info->subject) == 0;
-    exts = x509u_leaf_exts(&leaf);
-    if (x != NULL)
-        set_validity(x, p->not_before, p->not_after);
-    ok = x != NULL && exts != NULL && X509_set_version(x, 2)
-         && X509_set_serialNumber(x, serial)
-         && X509_set_issuer_name(x, X509_get_subject_name(p->ca))
-         && X509_set_subject_name(x, p->info->subject)
-         && X509_set_pubkey(x, p->info->pub) && x509u_add_exts(x, exts)
-         && x509u_add_key_ids(x, p->ca);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    if (!ok)
+    memset(&tbs, 0, sizeof(tbs));
+    tbs.issuer = p->ca;
+    tbs.info = p->info;
+    tbs.usage = p->usage;
+    tbs.not_before = p->not_before;
+    tbs.not_after = p->not_after;
+    tbs.serial = serial;
+    x = x509u_leaf_tbs(&tbs);
+    if (x == NULL)
         tool_err(t, "cannot build the certificate");
-    if (!ok || !sign_cert(t, x, p->ca_key, p->md, X509_get0_pubkey(p->ca))) {
+    if (x == NULL
+        || !sign_cert(t, x, p->ca_key, p->md, X509_get0_pubkey(p->ca))) {
         X509_free(x);
         return NULL;
     }

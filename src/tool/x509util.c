@@ -1257,6 +1257,35 @@ void x509u_csr_info_clear(X509U_CSR_INFO *info)
     memset(info, 0, sizeof(*info));
 }
 
+X509 *x509u_leaf_tbs(const X509U_LEAF_TBS *r)
+{
+    STACK_OF(X509_EXTENSION) *exts;
+    X509U_LEAF leaf;
+    X509 *x = X509_new();
+    int ok;
+
+    memset(&leaf, 0, sizeof(leaf));
+    leaf.usage = r->usage;
+    leaf.pub = r->info->pub;
+    leaf.sans = r->info->sans;
+    leaf.subject_empty = X509_NAME_entry_count(r->info->subject) == 0;
+    exts = x509u_leaf_exts(&leaf);
+    ok = x != NULL && exts != NULL && X509_set_version(x, 2)
+         && ASN1_TIME_set(X509_getm_notBefore(x), r->not_before) != NULL
+         && ASN1_TIME_set(X509_getm_notAfter(x), r->not_after) != NULL
+         && X509_set_serialNumber(x, r->serial)
+         && X509_set_issuer_name(x, X509_get_subject_name(r->issuer))
+         && X509_set_subject_name(x, r->info->subject)
+         && X509_set_pubkey(x, r->info->pub) && x509u_add_exts(x, exts)
+         && x509u_add_key_ids(x, r->issuer);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (!ok) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
 /* --- times ------------------------------------------------------------- */
 
 int x509u_time_unix(const ASN1_TIME *t, int64_t *out)

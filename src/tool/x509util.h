@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -180,6 +181,22 @@ typedef struct x509u_csr_info_st {
 int x509u_check_csr(X509_REQ *req, unsigned flags, X509U_CSR_INFO *info,
                     X509U_ERR *err);
 void x509u_csr_info_clear(X509U_CSR_INFO *info);
+
+/* What a leaf certificate is made of, all checked by the caller. */
+typedef struct x509u_leaf_tbs_st {
+    X509 *issuer;                /* the CA certificate */
+    const X509U_CSR_INFO *info;  /* subject, names, key (x509u_check_csr) */
+    X509U_USAGE usage;           /* from the profile */
+    time_t not_before;           /* validity */
+    time_t not_after;
+    ASN1_INTEGER *serial;        /* copied into the certificate */
+} X509U_LEAF_TBS;
+
+/* The leaf certificate before its signature: version 3, the serial, the
+ * issuer's subject, the validity, the CSR's subject and key, the
+ * extensions of x509u_leaf_exts for the profile and the key identifiers.
+ * Nothing else of the request is copied. New certificate or NULL. */
+X509 *x509u_leaf_tbs(const X509U_LEAF_TBS *r);
 
 /* --- times ------------------------------------------------------------- */
 
