@@ -12,6 +12,9 @@ PKGS=(
     libengine-pkcs11-openssl gnutls-bin                 # interoperability tests
     python3 curl procps                                 # test helpers
     nginx apache2-bin python3-requests                  # application tests (tests/apps)
+    libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm         # tpm2 token tests (tests/tokens):
+    swtpm-tools tpm2-tools tpm2-abrmd                   #   tpm2-pkcs11 on a software TPM
+    libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0 dbus-daemon
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -19,12 +19,18 @@ KEYS=(
 )
 declare -A NIST=([ec256]=P-256 [ec384]=P-384 [ec521]=P-521)
 
+HAVE=()
 for k in "${KEYS[@]}"; do
     read -r name type _ <<<"$k"
+    if ! token_supports "$type"; then
+        skip "the token has no $type keys" "$type: public key export"
+        continue
+    fi
     key_gen "$name" "$type" || bail_out "cannot generate $type key on the token"
+    HAVE+=("$k")
 done
 
-for k in "${KEYS[@]}"; do
+for k in "${HAVE[@]}"; do
     read -r name type text <<<"$k"
     out=$T/$name.from-private.pem
     ossl_ok "$type: openssl pkey -in <private key URI> -pubout" \
