@@ -18,8 +18,10 @@
 # TPM2_PKCS11_TCTI and TPM2_PKCS11_STORE from the environment; they and
 # DBUS_SESSION_BUS_ADDRESS are exported for every process of the test.
 #
-# Setup takes about 3-4 s (tpm2_ptool is python and runs tpm2 tools), RSA 3072
+# Setup takes about 3-6 s (tpm2_ptool is python and runs tpm2 tools), RSA 3072
 # key generation up to a few seconds (prime search in the TPM).
+# The TPM locks its PIN-sealed objects after 3 wrong PINs (for ~17 min per
+# failure): a test tries at most one wrong PIN per TPM.
 # shellcheck shell=bash disable=SC2034
 
 TPM2_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so
@@ -133,13 +135,17 @@ token_supports()
 {
     case "$1" in
         rsa2048 | rsa3072 | ec256 | ec384) return 0 ;;
-        ed25519 | ed448 | rsa4096) return 1 ;; # no such TPM key types
+        # no such TPM key types
+        ed25519 | ed448 | rsa4096) return 1 ;;
         # 1.9 encodes the 133-byte P-521 CKA_EC_POINT with a short-form DER
         # length (04 85 04...) and fails its own C_SignInit on it
         ec521) return 1 ;;
-        ecdh) return 1 ;;              # no CKM_ECDH1_DERIVE
-        oaep-sha256) return 0 ;;
-        pss-saltlen-max) return 1 ;; # the TPM's PSS salt is the digest length
+        # no CKM_ECDH1_DERIVE
+        ecdh) return 1 ;;
+        # C_CopyObject: CKR_FUNCTION_NOT_SUPPORTED
+        session-copy) return 1 ;;
+        # the TPM's PSS salt is the digest length
+        pss-saltlen-max) return 1 ;;
         # With libp11's engine loaded, tss2-esys cannot make the RSA key of
         # its salted session (EVP_PKEY_fromdata: "operation not supported
         # for this keytype"): C_Login fails with CKR_GENERAL_ERROR.
