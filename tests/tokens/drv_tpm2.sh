@@ -37,13 +37,24 @@ if [ ! -f "$TPM2_MODULE" ]; then
 fi
 require_cmd swtpm tpm2-abrmd dbus-daemon tpm2_ptool tpm2_getrandom
 
+# tpm2_run CMD...: run (common.sh) for the TPM's own tools and daemons:
+# OpenSSL without p11id (its config would load p11id, and with it this very
+# module, into the TPM stack's processes; an ASan-built p11id.so also stops
+# uninstrumented daemons), and without the ASan runtime preloaded.
+tpm2_run()
+{
+    local ASAN_PRELOAD=
+    OPENSSL_CONF=$T/default-only.cnf run "$@"
+}
+
 # _tpm2_daemon NAME CMD...: a daemon of the test, stopped at exit. A watchdog
 # (timeout) ends it if the test script itself is killed.
 _tpm2_daemon()
 {
     local name=$1
     shift
-    timeout -k 5 "${TPM2_DAEMON_TIMEOUT:-1800}" "$@" \
+    OPENSSL_CONF=$T/default-only.cnf \
+        timeout -k 5 "${TPM2_DAEMON_TIMEOUT:-1800}" "$@" \
         </dev/null >"$TPM2_DIR/$name.out" 2>"$TPM2_DIR/$name.err" &
     T_PIDS+=("$!")
     TPM2_LAST_PID=$!
@@ -61,11 +72,25 @@ _tpm2_wait_socket()
     return 1
 }
 
+# _tpm2_wait_answer TCTI PID: up to 10 s for the TPM behind TCTI to answer
+# TPM2_GetRandom; fails early if PID (the daemon being waited for) exits.
+_tpm2_wait_answer()
+{
+    local i
+    for ((i = 0; i < 200; i++)); do
+        OPENSSL_CONF=$T/default-only.cnf TPM2TOOLS_TCTI=$1 tpm2_getrandom 1 >/dev/null \
+            2>"$TPM2_DIR/getrandom.err" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
 # tpm2_start: swtpm, a private bus and tpm2-abrmd, and the store, once per
 # test script. Exports the environment the module and the tools read.
 tpm2_start()
 {
-    local i t0
+    local t0
     [ -n "$TPM2_DIR" ] && return 0
     t0=$(date +%s%N)
     TPM2_DIR=$T/tpm2
@@ -77,6 +102,11 @@ tpm2_start()
         --flags not-need-init,startup-clear
     _tpm2_wait_socket "$TPM2_DIR/tpm.sock" "$TPM2_LAST_PID" \
         || { diag "swtpm did not start"; diag_file "$TPM2_DIR/swtpm.err"; return 1; }
+    # The socket exists once bound, maybe before swtpm listens: wait until
+    # it answers a command, or tpm2-abrmd gives up at once.
+    _tpm2_wait_answer "swtpm:path=$TPM2_DIR/tpm.sock" "$TPM2_LAST_PID" \
+        || { diag "swtpm does not answer"; diag_file "$TPM2_DIR/swtpm.err"
+             diag_file "$TPM2_DIR/getrandom.err"; return 1; }
     cat >"$TPM2_DIR/bus.conf" <<EOF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -104,15 +134,10 @@ EOF
     TPM2TOOLS_TCTI=$TPM2_PKCS11_TCTI
     TPM2_PKCS11_STORE=$TPM2_DIR/store
     export TPM2_PKCS11_TCTI TPM2TOOLS_TCTI TPM2_PKCS11_STORE
-    for ((i = 0; i < 100; i++)); do
-        tpm2_getrandom 1 >/dev/null 2>&1 && break
-        kill -0 "$TPM2_LAST_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    tpm2_getrandom 1 >/dev/null 2>"$TPM2_DIR/getrandom.err" \
+    _tpm2_wait_answer "$TPM2TOOLS_TCTI" "$TPM2_LAST_PID" \
         || { diag "tpm2-abrmd does not answer"; diag_file "$TPM2_DIR/abrmd.err"
              diag_file "$TPM2_DIR/getrandom.err"; return 1; }
-    run tpm2_ptool init --path "$TPM2_PKCS11_STORE"
+    tpm2_run tpm2_ptool init --path "$TPM2_PKCS11_STORE"
     [ "$RUN_RC" -eq 0 ] || { _run_diag; return 1; }
     diag "tpm2: swtpm, tpm2-abrmd and the store up in $((($(date +%s%N) - t0) / 1000000)) ms"
 }
@@ -124,7 +149,7 @@ token_init()
     local label=$1 pin=${2:-$PIN} sopin=${3:-$SO_PIN} t0
     tpm2_start || return 1
     t0=$(date +%s%N)
-    run tpm2_ptool addtoken --pid="$TPM2_PID_NEXT" --label="$label" \
+    tpm2_run tpm2_ptool addtoken --pid="$TPM2_PID_NEXT" --label="$label" \
         --sopin="$sopin" --userpin="$pin" --path "$TPM2_PKCS11_STORE"
     [ "$RUN_RC" -eq 0 ] || { _run_diag; return 1; }
     diag "tpm2: token $label made in $((($(date +%s%N) - t0) / 1000000)) ms"

@@ -118,7 +118,7 @@ else
 fi
 
 # --- a key made by tpm2_ptool ------------------------------------------------------
-run tpm2_ptool addkey --label="$TOKEN" --key-label=ptool-ec --userpin="$PIN" \
+tpm2_run tpm2_ptool addkey --label="$TOKEN" --key-label=ptool-ec --userpin="$PIN" \
     --algorithm=ecc256 --path "$TPM2_PKCS11_STORE"
 run_ok "tpm2_ptool addkey makes a P-256 key"
 ossl_ok "p11id exports the public key of tpm2_ptool's key" \
