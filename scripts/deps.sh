@@ -17,6 +17,9 @@ PKGS=(
     iproute2 util-linux
     gdb valgrind                                        # PIN dumps, make memcheck (tests/security)
     clang-14 libclang-rt-14-dev                         # make fuzz (libFuzzer runtime)
+    libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm         # tpm2 token tests (tests/tokens):
+    swtpm-tools tpm2-tools tpm2-abrmd                   #   tpm2-pkcs11 on a software TPM
+    libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0 dbus-daemon
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

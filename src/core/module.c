@@ -671,3 +671,65 @@ done:
     free(slots);
     return rv;
 }
+
+CK_RV p11id_module_uninit_slots(P11ID_MODULE *mod, const P11ID_URI *uri,
+                                CK_SLOT_ID **out, size_t *nout)
+{
+    CK_SLOT_ID *slots = NULL;
+    CK_ULONG nslots = 0, i;
+    size_t n = 0;
+    CK_SLOT_INFO si;
+    CK_TOKEN_INFO ti;
+    CK_RV rv;
+
+    rv = p11id_module_check_fork(mod);
+    if (rv != CKR_OK)
+        return rv;
+    rv = p11id_C_GetSlotList(mod->fl, &slots, &nslots);
+    if (rv != CKR_OK)
+        return rv;
+    for (i = 0; i < nslots; i++) {
+        if (p11id_C_GetSlotInfo(mod->fl, slots[i], &si) != CKR_OK
+            || (si.flags & CKF_TOKEN_PRESENT) == 0
+            || !p11id_uri_match_slot(uri, slots[i], &si)
+            || p11id_C_GetTokenInfo(mod->fl, slots[i], &ti) != CKR_OK
+            || (ti.flags & CKF_TOKEN_INITIALIZED) != 0
+            || !p11id_uri_match_token(uri, &ti))
+            continue;
+        slots[n++] = slots[i]; /* n <= i: compacts in place */
+    }
+    *out = slots;
+    *nout = n;
+    return CKR_OK;
+}
+
+const char *p11id_ctx_uninit_hint(P11ID_CTX *ctx, const P11ID_URI *uri,
+                                  char *buf, size_t len)
+{
+    P11ID_MODULE **mods = NULL;
+    CK_SLOT_ID *slots = NULL;
+    size_t nmods = 0, nslots = 0, i;
+
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!p11id_uri_names_slot(uri))
+        return buf;
+    p11id_err_set_mark();
+    if (p11id_ctx_modules_for_uri(ctx, uri, &mods, &nmods) != CKR_OK)
+        nmods = 0;
+    for (i = 0; i < nmods && buf[0] == '\0'; i++) {
+        if (p11id_module_uninit_slots(mods[i], uri, &slots, &nslots) == CKR_OK
+            && nslots > 0)
+            snprintf(buf, len,
+                     "; slot %lu of %s holds a token that is not "
+                     "initialised: p11id uses initialised tokens only",
+                     (unsigned long)slots[0],
+                     mods[i]->path != NULL ? mods[i]->path : "the module");
+        free(slots);
+        slots = NULL;
+    }
+    p11id_err_pop_to_mark();
+    free(mods);
+    return buf;
+}

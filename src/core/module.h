@@ -42,6 +42,19 @@ CK_RV p11id_ctx_modules_for_uri(P11ID_CTX *ctx, const P11ID_URI *uri,
 CK_RV p11id_module_tokens(P11ID_MODULE *mod, const P11ID_URI *uri,
                           P11ID_TOKEN ***toks, size_t *ntoks);
 
+/* The slots of a module matching the URI (slot and token attributes) whose
+ * token is present but not initialised (tpm2-pkcs11 always offers one):
+ * p11id_module_tokens leaves them out. *slots is a new array (free() it). */
+CK_RV p11id_module_uninit_slots(P11ID_MODULE *mod, const P11ID_URI *uri,
+                                CK_SLOT_ID **slots, size_t *nslots);
+
+/* For "not found" errors: when the URI names a slot (slot-id,
+ * slot-description, slot-manufacturer) whose token is not initialised,
+ * writes "; slot N of MODULE holds a token that is not initialised ..." to
+ * buf, else "". Never raises. Returns buf. */
+const char *p11id_ctx_uninit_hint(P11ID_CTX *ctx, const P11ID_URI *uri,
+                                  char *buf, size_t len);
+
 /* Re-initialises the module in a forked child before first use there.
  * Cheap when nothing forked. */
 CK_RV p11id_module_check_fork(P11ID_MODULE *mod);

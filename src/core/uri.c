@@ -960,6 +960,13 @@ bool p11id_uri_match_token(const P11ID_URI *uri, const CK_TOKEN_INFO *info)
            && MATCH_FIELD(uri->token, info, serialNumber);
 }
 
+bool p11id_uri_names_slot(const P11ID_URI *uri)
+{
+    return uri != NULL
+           && (uri->has_slot_id || uri->slot.slotDescription[0] != 0
+               || uri->slot.manufacturerID[0] != 0);
+}
+
 /* Adds a token string field, trimmed; an empty one is left out (it would
  * only make the URI longer, not more precise). */
 static void sb_field(struct sbuf *b, const char *name,

@@ -36,6 +36,9 @@ bool p11id_uri_match_module(const P11ID_URI *uri, const CK_INFO *info);
 bool p11id_uri_match_slot(const P11ID_URI *uri, CK_SLOT_ID slot,
                           const CK_SLOT_INFO *info);
 bool p11id_uri_match_token(const P11ID_URI *uri, const CK_TOKEN_INFO *info);
+/* The URI picks a slot itself: slot-id, slot-description or
+ * slot-manufacturer. */
+bool p11id_uri_names_slot(const P11ID_URI *uri);
 
 /* Object attributes named by the URI. class is (CK_OBJECT_CLASS)-1 when
  * "type" is absent. id/label are NULL when absent (idlen 0). Borrowed. */

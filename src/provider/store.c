@@ -138,6 +138,7 @@ static void raise_no_match(P11ID_PROV *prov, const P11ID_URI *uri,
                        : cls == CKO_PUBLIC_KEY ? "public key"
                                                : "certificate";
     char *cands = list_candidates(prov, uri, cls);
+    char uninit[512];
 
     if (cands != NULL)
         p11id_raise(P11ID_R_NO_OBJECT, "no %s matches %s (the token has: %s)",
@@ -145,9 +146,11 @@ static void raise_no_match(P11ID_PROV *prov, const P11ID_URI *uri,
     else
         p11id_raise(P11ID_R_NO_OBJECT,
                     "no %s matches %s (no matching token holds one; check "
-                    "the token label, the module and the PIN%s)",
+                    "the token label, the module and the PIN%s%s)",
                     what, p11id_uri_get0_display(uri),
-                    p11id_ctx_env_hint(prov->core));
+                    p11id_ctx_env_hint(prov->core),
+                    p11id_ctx_uninit_hint(prov->core, uri, uninit,
+                                          sizeof(uninit)));
     OPENSSL_free(cands);
 }
 

@@ -190,6 +190,23 @@ static void print_json(P11ID_OBJECT **objs, size_t n, size_t i)
     printf("}");
 }
 
+/* A URI that names a slot whose token is not initialised finds nothing:
+ * say so, as an error. */
+static bool uninit_named(TOOL *t, const char *uristr)
+{
+    P11ID_URI *uri = NULL;
+    char hint[512];
+
+    if (uristr == NULL || p11id_uri_parse(uristr, &uri) != CKR_OK)
+        return false;
+    p11id_ctx_uninit_hint(t->core, uri, hint, sizeof(hint));
+    if (hint[0] != '\0')
+        tool_err(t, "no objects match %s%s", p11id_uri_get0_display(uri),
+                 hint);
+    p11id_uri_free(uri);
+    return hint[0] != '\0';
+}
+
 int cmd_objects_main(TOOL *t, int argc, char **argv)
 {
     static const struct option opts[] = { TOOL_COMMON_OPTIONS };
@@ -219,6 +236,8 @@ int cmd_objects_main(TOOL *t, int argc, char **argv)
     }
     if (t->json)
         printf("\n]}\n");
+    else if (n == 0 && uninit_named(t, optind < argc ? argv[optind] : NULL))
+        return EXIT_FAIL;
     else if (n == 0)
         printf("no objects match (without a PIN, private keys are not "
                "listed)\n");

@@ -117,6 +117,20 @@ static void print_token(TOOL *t, P11ID_TOKEN *tok, int mechs, int *first)
     free(uri);
 }
 
+/* Slots with a token that is not initialised: listed, never used. */
+static void print_uninit(TOOL *t, P11ID_MODULE *mod, const P11ID_URI *uri)
+{
+    CK_SLOT_ID *slots = NULL;
+    size_t n = 0, i;
+
+    if (p11id_module_uninit_slots(mod, uri, &slots, &n) != CKR_OK || t->json)
+        n = 0;
+    for (i = 0; i < n; i++)
+        printf("  slot %lu: token not initialised (ignored)\n",
+               (unsigned long)slots[i]);
+    free(slots);
+}
+
 int cmd_tokens_main(TOOL *t, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -173,6 +187,7 @@ int cmd_tokens_main(TOOL *t, int argc, char **argv)
         }
         free(toks);
         toks = NULL;
+        print_uninit(t, mods[i], uri);
         if (t->json)
             printf("\n  ]}");
     }

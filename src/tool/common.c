@@ -211,9 +211,10 @@ P11ID_TOKEN *tool_token(TOOL *t, const char *uristr)
     if (nall == 1) {
         found = all[0];
     } else if (nall == 0) {
-        tool_err(t, "no token matches %s (p11id tokens lists them%s)",
+        tool_err(t, "no token matches %s (p11id tokens lists them%s%s)",
                  p11id_uri_get0_display(uri),
-                 t->module == NULL ? "; --module names a PKCS#11 module" : "");
+                 t->module == NULL ? "; --module names a PKCS#11 module" : "",
+                 p11id_ctx_uninit_hint(t->core, uri, list, sizeof(list)));
     } else {
         list_tokens(all, nall, list, sizeof(list));
         tool_err(t, "%zu tokens match %s: %s; name one with token= or "

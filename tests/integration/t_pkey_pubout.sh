@@ -21,13 +21,18 @@ declare -A NIST=([ec256]=P-256 [ec384]=P-384 [ec521]=P-521)
 # A token without Ed25519 (NSS softokn) leaves it out.
 token_supports ed25519 || unset 'KEYS[4]'
 
+HAVE=()
 for k in "${KEYS[@]}"; do
     read -r name type _ <<<"$k"
-    token_supports "$type" || continue
+    if ! token_supports "$type"; then
+        skip "the token has no $type keys" "$type: public key export"
+        continue
+    fi
     key_gen "$name" "$type" || bail_out "cannot generate $type key on the token"
+    HAVE+=("$k")
 done
 
-for k in "${KEYS[@]}"; do
+for k in "${HAVE[@]}"; do
     read -r name type text <<<"$k"
     if ! token_supports "$type"; then
         skip "the token has no $type keys" "$type: public key export"

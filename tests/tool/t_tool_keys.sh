@@ -27,7 +27,7 @@ uri_id() { printf '%s' "$1" | sed -E 's/.*;id=([^;?]*).*/\1/; s/%//g' | tr A-F a
 # --- tokens ---------------------------------------------------------------
 tool_ok "tokens lists the modules and tokens" tokens
 file_like "$RUN_OUT" "token \"$TOKEN\"" "tokens: the test token is listed"
-file_like "$RUN_OUT" "uri: +pkcs11:token=$TOKEN;manufacturer=SoftHSM%20project;model=SoftHSM%20v2;serial=" \
+file_like "$RUN_OUT" "uri: +pkcs11:token=$TOKEN;manufacturer=[^;]+;model=[^;]+;serial=" \
     "tokens: each token with a copy-pasteable URI"
 tool_ok "tokens --json --mechanisms" tokens --json --mechanisms "$TOK"
 file_like "$RUN_OUT" '"CKM_ECDSA"' "tokens --mechanisms names the mechanisms"
@@ -35,10 +35,14 @@ json_ok "$RUN_OUT" "tokens --json is valid JSON"
 
 # --- keygen -----------------------------------------------------------------
 declare -A URI=()
-SPECS=(rsa:2048 ec:P-256 ec:P-384 ec:P-521)
-token_supports ed25519 && SPECS+=(ed25519)
-for spec in "${SPECS[@]}"; do
+declare -A KIND=([rsa:2048]=rsa2048 [ec:P-256]=ec256 [ec:P-384]=ec384
+    [ec:P-521]=ec521 [ed25519]=ed25519)
+for spec in rsa:2048 ec:P-256 ec:P-384 ec:P-521 ed25519; do
     name=k-${spec//:/-}
+    if ! token_supports "${KIND[$spec]}"; then
+        skip_n 3 "the token has no ${KIND[$spec]} keys" "keygen $spec"
+        continue
+    fi
     tool keygen "$TOK" --type "$spec" --label "$name" --pin-file "$T/pin.txt"
     is "$RUN_RC" 0 "keygen $spec" || diag_file "$RUN_ERR"
     URI[$name]=$(head -n 1 "$RUN_OUT")
@@ -195,7 +199,9 @@ fi
 
 # --- interoperability: the libp11 engine --------------------------------------
 ENGINE_SO=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-if [ -f "$ENGINE_SO" ]; then
+if ! token_supports libp11-engine; then
+    skip_n 6 "the libp11 engine cannot use this token" "libp11"
+elif [ -f "$ENGINE_SO" ]; then
     # libp11 0.4.12 crashes enumerating a token that holds Ed25519 keys (any
     # key, even ones pkcs11-tool made): give the engine a token without them.
     token_init engine-test || bail_out "no second token"

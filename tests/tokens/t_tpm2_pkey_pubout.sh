@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# t_tpm2_pkey_pubout.sh: tests/integration/t_pkey_pubout.sh on tpm2-pkcs11 over a software TPM
+# (tests/tokens/drv_tpm2.sh).
+: "${TOP_SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+P11ID_TOKEN_KIND=tpm2 exec bash "$TOP_SRCDIR/tests/integration/t_pkey_pubout.sh"
