@@ -20,11 +20,12 @@ PROG="$TOP_BUILDDIR/tests/security/fork_threads_tsan"
 : "${TSAN_THREADS:=8}" "${TSAN_COUNT:=100}" "${TSAN_FORKS:=4}" "${TSAN_FORK_COUNT:=2000}"
 T_TIMEOUT=300
 t_setup
-# An --enable-asan build's runtime must not be preloaded into TSan programs.
-ASAN_PRELOAD=
 key_gen rsa rsa2048 || bail_out "key generation failed"
 key_gen ec ec256 || bail_out "key generation failed"
 write_openssl_conf "$T/tsan.cnf" "module=$TSAN_SO"
+# An --enable-asan build's runtime must not be preloaded into TSan programs
+# (the TSan programs load only the TSan provider, never the ASan one).
+ASAN_PRELOAD=
 
 # Some kernels place mappings where TSan's fixed layout does not expect
 # them; without address randomisation it always fits.
