@@ -175,7 +175,7 @@ P11ID_OBJECT *tool_keygen(TOOL *t, P11ID_TOKEN *tok, const char *type,
         tool_err(t, "token \"%s\" could not generate a %s key (does it have "
                     "the mechanism? p11id tokens --mechanisms)",
                  p11id_token_get0_label(tok), type);
-    else
+    else if (rv == CKR_OK)
         warn_unprotected(t, tok, priv);
 done:
     ASN1_OBJECT_free(oid);
