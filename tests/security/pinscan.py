@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""pinscan.py FILE SECRET: counts the copies of SECRET in FILE (a core dump,
-a log, /proc/PID/environ), as ASCII and as UTF-16 (LE and BE).
+"""pinscan.py SECRET FILE...: counts the copies of SECRET in each FILE (a
+core dump, a log, /proc/PID/environ), as ASCII and as UTF-16 (LE and BE).
 
-Prints "ascii N utf16 M openssl K" and the offsets of the first hits. K
+Prints "ascii N utf16 M openssl K FILE" and the first hits of each file
+that has any, then "total N+M openssl K" over all files (missing files
+count nothing). K
 copies are left out of N: the ones inside the message OpenSSL's own file:
 store loader records, "calling stat(<the URI>)", when an application opens a
 pkcs11: URI (OpenSSL 3 tries every URI as a file first, and frees that
@@ -30,19 +32,33 @@ def in_openssl_msg(buf, off):
     return buf[start:off].find(OPENSSL_MSG) >= 0
 
 
-def main():
-    path, secret = sys.argv[1], sys.argv[2]
-    with open(path, "rb") as f:
-        buf = f.read()  # /proc files have no size: read, not mmap
+def scan(path, secret):
+    try:
+        with open(path, "rb") as f:
+            buf = f.read()  # /proc files have no size: read, not mmap
+    except FileNotFoundError:
+        return 0, 0, 0
     a = hits(buf, secret.encode())
     u = hits(buf, secret.encode("utf-16-le")) + hits(
         buf, secret.encode("utf-16-be"))
     known = [o for o in a if in_openssl_msg(buf, o)]
     a = [o for o in a if o not in known]
-    print("ascii %d utf16 %d openssl %d" % (len(a), len(u), len(known)))
-    for off in (a + u)[:8]:
+    if a or u or known:
+        print("ascii %d utf16 %d openssl %d %s" % (len(a), len(u), len(known),
+                                                   path))
+    for off in (a + u)[:4]:
         start = max(0, off - 80)
         print("  at 0x%x: %r" % (off, buf[start:off + len(secret) + 8]))
+    return len(a), len(u), len(known)
+
+
+def main():
+    secret, total, known = sys.argv[1], 0, 0
+    for path in sys.argv[2:]:
+        a, u, k = scan(path, secret)
+        total += a + u
+        known += k
+    print("total %d openssl %d" % (total, known))
 
 
 if __name__ == "__main__":
