@@ -14,6 +14,9 @@
 size_t p11id_ecdsa_der_from_rs(const unsigned char *rs, size_t rslen,
                                unsigned char *out, size_t outsize);
 
+/* The largest DigestInfo p11id_digest_info_fast writes (SHA-512). */
+#define P11ID_DIGEST_INFO_MAX (19 + 64)
+
 /* DigestInfo for a SHA-1 or SHA-2 digest (nid: NID_sha1 ... NID_sha512)
  * into out. Returns its length, or 0 when the digest has no constant prefix
  * here (the caller then encodes it with ASN.1) or outsize is too small. */

@@ -249,30 +249,22 @@ static EVP_MD *mirror_md(SIG_CTX *ctx)
     return EVP_MD_fetch(p11id_prov_libctx(ctx->prov), name, P11ID_SOFT_PROPQ);
 }
 
-/* DER DigestInfo of a digest, for CKM_RSA_PKCS: a constant prefix for the
- * usual digests (the signing hot path), ASN.1 encoding for the others. */
-static int digest_info(const EVP_MD *md, const unsigned char *dg, size_t dglen,
-                       unsigned char **der, int *derlen)
+/* DER DigestInfo of a digest without a constant prefix in sigenc.c
+ * (SHA3 and the like), for CKM_RSA_PKCS: ASN.1 encoding, *der allocated. */
+static int digest_info_asn1(const EVP_MD *md, const unsigned char *dg,
+                            size_t dglen, unsigned char **der, int *derlen)
 {
-    X509_SIG *sig;
+    X509_SIG *sig = X509_SIG_new();
     X509_ALGOR *alg;
     ASN1_OCTET_STRING *os;
-    int nid = EVP_MD_get_type(md), ok = 0;
+    int ok = 0;
 
-    *der = OPENSSL_malloc(19 + EVP_MAX_MD_SIZE);
-    if (*der == NULL)
-        return 0;
-    *derlen = (int)p11id_digest_info_fast(nid, dg, dglen, *der,
-                                          19 + EVP_MAX_MD_SIZE);
-    if (*derlen > 0)
-        return 1;
-    OPENSSL_free(*der);
     *der = NULL;
-    sig = X509_SIG_new();
     if (sig == NULL)
         return 0;
     X509_SIG_getm(sig, &alg, &os);
-    if (X509_ALGOR_set0(alg, OBJ_nid2obj(nid), V_ASN1_NULL, NULL)
+    if (X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_NULL,
+                        NULL)
         && ASN1_OCTET_STRING_set(os, dg, (int)dglen)) {
         *derlen = i2d_X509_SIG(sig, der);
         ok = *derlen > 0;
@@ -312,7 +304,8 @@ static int rsa_sign_tbs(SIG_CTX *ctx, const EVP_MD *md,
 {
     CK_RSA_PKCS_PSS_PARAMS pss;
     CK_MECHANISM mech = { CKM_RSA_PKCS, NULL, 0 };
-    unsigned char *der = NULL;
+    unsigned char *der = NULL, di[P11ID_DIGEST_INFO_MAX];
+    size_t dilen;
     EVP_MD *mgf1 = NULL;
     int pad, saltlen, derlen = 0, hlen, emlen, ok = 0;
 
@@ -353,10 +346,18 @@ static int rsa_sign_tbs(SIG_CTX *ctx, const EVP_MD *md,
                             EVP_MD_get0_name(md));
                 goto done;
             }
-            if (!digest_info(md, tbs, tbslen, &der, &derlen))
-                goto done;
-            tbs = der;
-            tbslen = (size_t)derlen;
+            /* The usual digests: a constant prefix, on the stack. */
+            dilen = p11id_digest_info_fast(EVP_MD_get_type(md), tbs, tbslen,
+                                           di, sizeof(di));
+            if (dilen > 0) {
+                tbs = di;
+                tbslen = dilen;
+            } else {
+                if (!digest_info_asn1(md, tbs, tbslen, &der, &derlen))
+                    goto done;
+                tbs = der;
+                tbslen = (size_t)derlen;
+            }
         }
         ok = p11id_object_sign(ctx->key->priv, &mech, tbs, tbslen, sig,
                                siglen) == CKR_OK;

@@ -146,6 +146,9 @@ static void digest_info_cases(void)
     }
     ok(p11id_digest_info_fast(NID_sha3_256, dg, 32, out, sizeof(out)) == 0,
        "SHA3-256 is left to the ASN.1 encoder");
+    ok(p11id_digest_info_fast(NID_sha512, dg, 64, out, P11ID_DIGEST_INFO_MAX)
+       == P11ID_DIGEST_INFO_MAX,
+       "P11ID_DIGEST_INFO_MAX holds the largest (SHA-512) exactly");
     ok(p11id_digest_info_fast(NID_sha256, dg, 32, out, 50) == 0,
        "a buffer too small is refused");
 }
