@@ -653,29 +653,39 @@ int tool_read_file(TOOL *t, const char *path, size_t max, unsigned char **buf,
     return 1;
 }
 
-X509 *tool_read_cert(TOOL *t, const char *path)
+/* One object from a PEM (label pem_name) or DER file, or NULL with an
+ * error saying it is not WHAT. */
+static void *read_pem_or_der(TOOL *t, const char *path, size_t max,
+                             const char *pem_name, d2i_of_void *d2i,
+                             const char *what)
 {
     unsigned char *buf = NULL;
     const unsigned char *p;
     size_t len = 0;
-    X509 *x = NULL;
+    void *obj = NULL;
     BIO *bio;
 
-    if (!tool_read_file(t, path, 0, &buf, &len))
+    if (!tool_read_file(t, path, max, &buf, &len))
         return NULL;
     bio = BIO_new_mem_buf(buf, (int)len);
     if (bio != NULL)
-        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        obj = PEM_ASN1_read_bio(d2i, pem_name, bio, NULL, NULL, NULL);
     BIO_free(bio);
-    if (x == NULL) {
+    if (obj == NULL) {
         p = buf;
-        x = d2i_X509(NULL, &p, (long)len);
+        obj = d2i(NULL, &p, (long)len);
     }
     ERR_clear_error();
-    if (x == NULL)
-        tool_err(t, "%s is not a certificate (PEM or DER)", path);
+    if (obj == NULL)
+        tool_err(t, "%s is not a %s (PEM or DER)", path, what);
     free(buf);
-    return x;
+    return obj;
+}
+
+X509 *tool_read_cert(TOOL *t, const char *path)
+{
+    return read_pem_or_der(t, path, 0, PEM_STRING_X509,
+                           (d2i_of_void *)d2i_X509, "certificate");
 }
 
 STACK_OF(X509) *tool_read_certs(TOOL *t, const char *path)
@@ -708,27 +718,9 @@ STACK_OF(X509) *tool_read_certs(TOOL *t, const char *path)
 
 X509_REQ *tool_read_csr(TOOL *t, const char *path)
 {
-    unsigned char *buf = NULL;
-    const unsigned char *p;
-    size_t len = 0;
-    X509_REQ *req = NULL;
-    BIO *bio;
-
-    if (!tool_read_file(t, path, 1024 * 1024, &buf, &len))
-        return NULL;
-    bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio != NULL)
-        req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (req == NULL) {
-        p = buf;
-        req = d2i_X509_REQ(NULL, &p, (long)len);
-    }
-    ERR_clear_error();
-    if (req == NULL)
-        tool_err(t, "%s is not a certificate request (PEM or DER)", path);
-    free(buf);
-    return req;
+    return read_pem_or_der(t, path, 1024 * 1024, PEM_STRING_X509_REQ,
+                           (d2i_of_void *)d2i_X509_REQ,
+                           "certificate request");
 }
 
 /* PEM of any ASN.1 object into a new buffer (OPENSSL_free), via i2d. */
