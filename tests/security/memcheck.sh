@@ -48,6 +48,7 @@ else
 fi
 vg "unit: t_uri" "$TOP_BUILDDIR/tests/unit/t_uri"
 vg "unit: t_rv" "$TOP_BUILDDIR/tests/unit/t_rv"
+vg "unit: t_sigenc" "$TOP_BUILDDIR/tests/unit/t_sigenc"
 
 key_gen rsa rsa2048 || bail_out "key generation failed"
 key_gen ec ec256 || bail_out "key generation failed"
