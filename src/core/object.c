@@ -617,7 +617,6 @@ static CK_RV key_handle(P11ID_OBJECT *key, P11ID_SESSION *s,
 typedef CK_RV (*op_fn)(P11ID_SESSION *s, P11ID_OBJECT *key,
                        CK_OBJECT_HANDLE h, void *arg);
 
-
 /* Runs op on the key with a pooled session; after a lost session or token
  * it resets the token, logs in again and retries once. */
 static CK_RV run_op(P11ID_OBJECT *key, op_fn op, void *arg)
@@ -632,8 +631,7 @@ static CK_RV run_op(P11ID_OBJECT *key, op_fn op, void *arg)
     for (attempt = 0; attempt < 2; attempt++) {
         if (attempt == 0)
             p11id_err_set_mark();
-        s.token = NULL;
-        s.epoch = p11id_token_epoch(tok);
+        s.token = NULL; /* session_take sets the epoch, even failing */
         op_failed = false;
         rv = p11id_session_take(tok, 0, &s);
         if (rv == CKR_OK && (key->flags & P11ID_OF_PRIVATE) != 0)

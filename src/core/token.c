@@ -144,8 +144,14 @@ CK_RV p11id_session_take(P11ID_TOKEN *tok, unsigned int flags,
     CK_RV rv;
 
     rv = p11id_module_check_fork(tok->module);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
+        /* The epoch still tells a caller's recovery what it saw. */
+        pthread_mutex_lock(&tok->lock);
+        s->epoch = tok->epoch;
+        pthread_mutex_unlock(&tok->lock);
+        s->token = NULL;
         return rv;
+    }
     pthread_mutex_lock(&tok->lock);
     sync_fork_locked(tok);
     s->token = tok;

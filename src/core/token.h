@@ -29,7 +29,8 @@ typedef struct p11id_pin_req_st {
 
 #define P11ID_SESSION_RW 1u
 
-/* Takes a session (opening one when the pool is empty). Handles a fork. */
+/* Takes a session (opening one when the pool is empty). Handles a fork.
+ * s->epoch is set even when it fails, for the caller's recovery. */
 CK_RV p11id_session_take(P11ID_TOKEN *tok, unsigned int flags,
                          P11ID_SESSION *s);
 /* Puts the session back for the next operation. */
