@@ -58,8 +58,14 @@ sign_check()
 
 printf 'module: %s\n' "$SOFTHSM_MODULE" >"$M/p11id-soft.module"
 
+p11kit_list()
+{
+    local ASAN_PRELOAD=
+    OPENSSL_CONF=$T/default-only.cnf run p11-kit list-modules
+}
+
 # --- isolation ----------------------------------------------------------------------
-run p11-kit list-modules
+p11kit_list  # p11-kit's own view, without p11id or the ASan runtime
 run_ok_like '^p11id-soft: ' "p11-kit sees our registration"
 file_unlike "$RUN_OUT" '^(opensc-pkcs11|p11-kit-trust|softhsm2|tpm2_pkcs11|tpm2-pkcs11):' \
     "and none of the machine's"
@@ -88,7 +94,7 @@ if [ -f "$NSS_SOFTOKN" ]; then
     # loads, but C_Initialize refuses it: no init string (x-init-reserved).
     printf 'module: %s\ncritical: no\n' "$NSS_SOFTOKN" >"$M/nss-noargs.module"
 fi
-run p11-kit list-modules
+p11kit_list  # p11-kit's own view, without p11id or the ASan runtime
 diag "p11-kit list-modules with the failing registrations: exit $RUN_RC"
 write_openssl_conf "$T/all.cnf" "pkcs11-module-path="
 sign_check "no module configured: every registered module, two of them failing" \
