@@ -504,16 +504,34 @@ static int sig_digest_sign_final(void *vctx, unsigned char *sig,
                     dg, dglen);
 }
 
-/* EdDSA signs the whole message in one go. */
+/* One-shot EVP_DigestSign. EdDSA signs the whole message. RSA and ECDSA
+ * hash it here and sign the digest: OpenSSL 3.0 then calls neither
+ * digest_sign_update nor digest_sign_final, so it does not duplicate the
+ * whole context to finalise a copy (libssl signs every CertificateVerify
+ * this way). The hash starts afresh afterwards, so one initialised context
+ * signs message after message. */
 static int sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen,
                            size_t sigsize, const unsigned char *tbs,
                            size_t tbslen)
 {
     SIG_CTX *ctx = vctx;
+    unsigned char dg[EVP_MAX_MD_SIZE];
+    unsigned int dglen = 0;
+    int ok;
 
     if (!check_sign(ctx, sig, siglen, sigsize) || sig == NULL)
         return sig == NULL && ctx != NULL && ctx->key != NULL;
-    return sign_tbs(ctx, NULL, sig, siglen, sigsize, tbs, tbslen);
+    if (ctx->hash == NULL)
+        return sign_tbs(ctx, NULL, sig, siglen, sigsize, tbs, tbslen);
+    if (!EVP_DigestUpdate(ctx->hash, tbs, tbslen)
+        || !EVP_DigestFinal_ex(ctx->hash, dg, &dglen))
+        return 0;
+    ok = sign_tbs(ctx, EVP_MD_CTX_get0_md(ctx->hash), sig, siglen, sigsize,
+                  dg, dglen);
+    OPENSSL_cleanse(dg, sizeof(dg));
+    if (!EVP_DigestInit_ex2(ctx->hash, NULL, NULL))
+        ok = 0;
+    return ok;
 }
 
 static int sig_digest_verify_update(void *vctx, const unsigned char *data,
@@ -624,6 +642,7 @@ static const OSSL_PARAM *sig_settable_ctx_params(void *vctx, void *provctx)
           (void (*)(void))sig_digest_sign_update },                            \
         { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                               \
           (void (*)(void))sig_digest_sign_final },                             \
+        { OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))sig_digest_sign },  \
         { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,                              \
           (void (*)(void))sig_digest_verify_init },                            \
         { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,                            \

@@ -12,10 +12,15 @@
  * public key (OAEP), at the same time. Every signature is verified and every
  * plaintext compared. Prints "signers S signatures N failed F" (and
  * "decryptions D" for RSA threads) and exits 0 only when nothing failed.
+ * reuse: one signing context initialised once signs COUNT messages with
+ * EVP_DigestSign (one-shot), then one message in two EVP_DigestSignUpdate
+ * calls and EVP_DigestSignFinal; an RSA key does the same with PSS too.
+ * Prints "reused S signatures failed F" (N is ignored).
  * "fork_threads race" races on purpose (a ThreadSanitizer control);
  * "fork_threads leak" leaks on purpose (valgrind's control). */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +82,86 @@ static int sign_verify(int tag)
         EVP_MD_CTX_free(s);
         EVP_MD_CTX_free(v);
     }
+    return failed;
+}
+
+static int verify(const unsigned char *sig, size_t siglen, const char *msg,
+                  bool pss)
+{
+    EVP_MD_CTX *v = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pc = NULL;
+    const EVP_MD *md = EVP_PKEY_is_a(pub, "ED25519") ? NULL : EVP_sha256();
+    int ok;
+
+    ok = v != NULL && EVP_DigestVerifyInit(v, &pc, md, NULL, pub) > 0
+         && (!pss
+             || (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) > 0
+                 && EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST)
+                        > 0))
+         && EVP_DigestVerify(v, sig, siglen, (const unsigned char *)msg,
+                             strlen(msg)) == 1;
+    EVP_MD_CTX_free(v);
+    return ok;
+}
+
+/* One context, initialised once, signs message after message. Returns
+ * failures; *signed_n counts the signatures made. */
+static int reuse_one(bool pss, int *signed_n)
+{
+    unsigned char sig[1024];
+    char msg[64];
+    size_t siglen;
+    const EVP_MD *md = EVP_PKEY_is_a(pub, "ED25519") ? NULL : EVP_sha256();
+    EVP_MD_CTX *s = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pc = NULL;
+    int i, failed = 0;
+
+    if (s == NULL || EVP_DigestSignInit(s, &pc, md, NULL, priv) <= 0
+        || (pss
+            && (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) <= 0
+                || EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST)
+                       <= 0))) {
+        ERR_print_errors_fp(stderr);
+        EVP_MD_CTX_free(s);
+        return 1;
+    }
+    for (i = 0; i < count; i++) {
+        snprintf(msg, sizeof(msg), "reused context, message %d%s", i,
+                 pss ? " (PSS)" : "");
+        siglen = 0;
+        if (EVP_DigestSign(s, NULL, &siglen, (unsigned char *)msg,
+                           strlen(msg)) <= 0
+            || siglen > sizeof(sig)
+            || EVP_DigestSign(s, sig, &siglen, (unsigned char *)msg,
+                              strlen(msg)) <= 0
+            || !verify(sig, siglen, msg, pss)) {
+            fprintf(stderr, "reused context: signature %d does not verify\n", i);
+            ERR_print_errors_fp(stderr);
+            failed++;
+        }
+        (*signed_n)++;
+    }
+    EVP_MD_CTX_free(s);
+    if (md == NULL)
+        return failed; /* EdDSA has no streaming */
+    /* Streaming on a fresh context: two updates and the final. */
+    s = EVP_MD_CTX_new();
+    siglen = sizeof(sig);
+    if (s == NULL || EVP_DigestSignInit(s, &pc, md, NULL, priv) <= 0
+        || (pss
+            && (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) <= 0
+                || EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST)
+                       <= 0))
+        || EVP_DigestSignUpdate(s, "streamed in ", 12) <= 0
+        || EVP_DigestSignUpdate(s, "two parts", 9) <= 0
+        || EVP_DigestSignFinal(s, sig, &siglen) <= 0
+        || !verify(sig, siglen, "streamed in two parts", pss)) {
+        fprintf(stderr, "streamed signature does not verify\n");
+        ERR_print_errors_fp(stderr);
+        failed++;
+    }
+    (*signed_n)++;
+    EVP_MD_CTX_free(s);
     return failed;
 }
 
@@ -195,7 +280,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc != 6) {
-        fprintf(stderr, "usage: %s fork|threads KEY PUB N COUNT\n", argv[0]);
+        fprintf(stderr, "usage: %s fork|threads|reuse KEY PUB N COUNT\n", argv[0]);
         return 2;
     }
     n = atoi(argv[4]);
@@ -210,6 +295,17 @@ int main(int argc, char **argv)
         ERR_print_errors_fp(stderr);
         fprintf(stderr, "cannot load the key or the public key\n");
         return 2;
+    }
+    if (strcmp(argv[1], "reuse") == 0) {
+        int made = 0;
+
+        failed += reuse_one(false, &made);
+        if (EVP_PKEY_is_a(priv, "RSA"))
+            failed += reuse_one(true, &made);
+        printf("reused %d signatures failed %d\n", made, failed);
+        EVP_PKEY_free(priv);
+        EVP_PKEY_free(pub);
+        return failed == 0 ? 0 : 1;
     }
     /* Sign once first: the parent is logged in with handles cached, as an
      * nginx master is when it forks its workers. */

@@ -23,6 +23,24 @@ for k in rsa ec; do
         "rsa: the 8 threads also decrypt 50 times each (OAEP), all plaintexts match"
 done
 
+# One signing context initialised once signs message after message
+# (EVP_DigestSign is one-shot), and streaming Update/Final still works.
+reuse_keys="rsa ec"
+if token_supports ed25519; then
+    key_gen ed ed25519
+    reuse_keys="$reuse_keys ed"
+fi
+for k in $reuse_keys; do
+    run "$PROG" reuse "$(key_uri "$k")" "$T/keys/$k.pub.pem" 1 20
+    is "$RUN_RC" 0 "$k: one context initialised once signs 20 messages, each verifies"
+    case $k in
+        rsa) want='^reused 42 signatures failed 0$' ;;
+        ec) want='^reused 21 signatures failed 0$' ;;
+        ed) want='^reused 20 signatures failed 0$' ;;
+    esac
+    file_like "$RUN_OUT" "$want" "$k: reuse summary (PKCS#1, PSS, streaming as applicable)"
+done
+
 # Thousands of signatures in each of 4 children while the parent signs.
 run "$PROG" fork "$(key_uri ec)" "$T/keys/ec.pub.pem" 4 2000
 is "$RUN_RC" 0 "ec: 4 forked children sign 2000 times each while the parent signs, all verify"
