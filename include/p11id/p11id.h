@@ -24,6 +24,8 @@
 #define P11ID_KEYREF_PEM_LABEL "PKCS#11 PROVIDER URI"
 #define P11ID_KEYREF_DESC "PKCS#11 Provider URI v1.0"
 #define P11ID_KEYREF_STRUCTURE "pkcs11"
+/* The algorithm name of the key reference decoder and its key manager. */
+#define P11ID_KEYREF_NAME "P11ID-KEYREF"
 
 /* Error reasons. Our own reasons, never raw CK_RV values: vendor CKRs do not
  * fit OpenSSL's reason field; the CKR name and hex go in the error data. */

@@ -259,3 +259,24 @@ KM_TYPE(rsapss, P11ID_KT_RSA_PSS, "RSA-PSS", "RSA", NULL)
 KM_TYPE(ec, P11ID_KT_EC, "EC", "ECDSA", "ECDH")
 KM_TYPE(ed25519, P11ID_KT_ED25519, "ED25519", "ED25519", NULL)
 KM_TYPE(ed448, P11ID_KT_ED448, "ED448", "ED448", NULL)
+
+/* The key manager of the name P11ID-KEYREF (see algs.inc): it exists so
+ * that the key reference decoder can have a name no key type decodes with.
+ * It holds no keys: the decoder hands its keys to the key manager of their
+ * real type. */
+static void *keyref_km_load(const void *reference, size_t reference_sz)
+{
+    return NULL;
+}
+
+static int keyref_km_has(const void *keydata, int selection)
+{
+    return 0;
+}
+
+const OSSL_DISPATCH p11id_keyref_keymgmt_functions[] = {
+    { OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))km_free },
+    { OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))keyref_km_load },
+    { OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))keyref_km_has },
+    OSSL_DISPATCH_END
+};

@@ -23,7 +23,16 @@ ALGS = ["rsa", "pss", "p256", "p384", "ed25519"]
 ALG_NAMES = {"rsa": "RSA-2048 PKCS#1 v1.5 SHA-256", "pss": "RSA-2048 PSS SHA-256",
              "p256": "ECDSA P-256 SHA-256", "p384": "ECDSA P-384 SHA-384",
              "ed25519": "Ed25519"}
-PATHS = ["copy", "raw", "p11id", "libp11", "soft"]
+PATHS = ["copy", "raw", "p11id", "libp11", "soft", "copyp", "reuse"]
+# The main tables' columns; copyp (the limit in a process with p11id
+# activated) and reuse (p11id, one context per thread initialised once) go
+# to the table that says where the gap to the limit is.
+MAIN_PATHS = ["copy", "raw", "p11id", "libp11", "soft"]
+GAP_RATIOS = (("presence", "copyp", "copy"),
+              ("p11id/limit", "p11id", "copy"),
+              ("p11id/limit*", "p11id", "copyp"),
+              ("reuse/limit", "reuse", "copy"),
+              ("reuse/limit*", "reuse", "copyp"))
 CONFIGS = ["files", "server", "client", "both"]
 SPY_CALLS = ["C_SignInit", "C_Sign", "C_FindObjectsInit", "C_FindObjects",
              "C_FindObjectsFinal", "C_GetAttributeValue", "C_OpenSession",
@@ -86,6 +95,11 @@ def load_raw(path):
     return lines
 
 
+def g2(entry, p):
+    m = entry["paths"].get(p, {}).get("median")
+    return "-" if m is None else f"{m:,.0f}"
+
+
 def do_sign(lines, out, text):
     rates = defaultdict(list)          # (alg, thr, path) -> [rate]
     rounds = defaultdict(lambda: defaultdict(dict))  # (alg, thr) -> round -> path -> rate
@@ -110,6 +124,7 @@ def do_sign(lines, out, text):
     res = []
     rows = []
     cpu_rows = []
+    gap_rows = []
     bar_ok = True
     for alg in ALGS:
         for thr in (1, 2):
@@ -128,7 +143,11 @@ def do_sign(lines, out, text):
                                    ("p11id/raw", "p11id", "raw"),
                                    ("p11id/libp11", "p11id", "libp11"),
                                    ("limit/raw", "copy", "raw"),
-                                   ("libp11/limit", "libp11", "copy")):
+                                   ("libp11/limit", "libp11", "copy"),
+                                   ("presence", "copyp", "copy"),
+                                   ("p11id/limit*", "p11id", "copyp"),
+                                   ("reuse/limit", "reuse", "copy"),
+                                   ("reuse/limit*", "reuse", "copyp")):
                 m, rs = paired_ratio(rounds[key], num, den)
                 if m is not None:
                     ratios[name] = {"median": round(m, 3),
@@ -142,7 +161,11 @@ def do_sign(lines, out, text):
                     entry["paths"][p]["cpu_us_rounds"] = [round(x, 2) for x in xs]
             for name, num, den in (("p11id/limit", "p11id", "copy"),
                                    ("p11id/raw", "p11id", "raw"),
-                                   ("p11id/libp11", "p11id", "libp11")):
+                                   ("p11id/libp11", "p11id", "libp11"),
+                                   ("presence", "copyp", "copy"),
+                                   ("p11id/limit*", "p11id", "copyp"),
+                                   ("reuse/limit", "reuse", "copy"),
+                                   ("reuse/limit*", "reuse", "copyp")):
                 m, rs = paired_ratio(crounds[key], num, den)
                 if m is not None:
                     cratios[name] = {"median": round(m, 3),
@@ -151,8 +174,13 @@ def do_sign(lines, out, text):
             cpu_rows.append([alg, thr] + [
                 (f"{entry['paths'][p]['cpu_us_median']:,.0f}"
                  if "cpu_us_median" in entry["paths"].get(p, {}) else "-")
-                for p in PATHS] + [fmt_ratio(cratios.get(n, {}).get("median"))
+                for p in MAIN_PATHS] + [fmt_ratio(cratios.get(n, {}).get("median"))
                                    for n in ("p11id/limit", "p11id/raw", "p11id/libp11")])
+            if any(p in entry["paths"] for p in ("copyp", "reuse")):
+                gap_rows.append(
+                    [alg, thr] + [g2(entry, p) for p in ("copy", "copyp", "p11id", "reuse")]
+                    + [fmt_ratio(ratios.get(n, {}).get("median")) for n, _, _ in GAP_RATIOS]
+                    + [fmt_ratio(cratios.get(n, {}).get("median")) for n, _, _ in GAP_RATIOS])
             lim = ratios.get("p11id/limit", {}).get("median")
             lib = ratios.get("p11id/libp11", {}).get("median")
             entry["bar"] = {
@@ -189,6 +217,17 @@ def do_sign(lines, out, text):
         text.append(table(["alg", "thr", "limit(copy)", "raw token", "p11id", "libp11",
                            "software", "p11id/limit", "p11id/raw", "p11id/libp11"],
                           cpu_rows))
+    if gap_rows:
+        text.append("Where the gap to the limit is (ratios of wall-clock rates, then of CPU throughput)\n"
+                    "limit* = the limit measured in a process that has p11id activated but signs on\n"
+                    "raw PKCS#11 (what p11id's presence costs the token's own work: SoftHSM decodes\n"
+                    "keys with OpenSSL's decoders, p11id's among them); presence = limit*/limit;\n"
+                    "reuse = p11id with one signing context per thread initialised once (what p11id\n"
+                    "costs per signature without OpenSSL 3.0's per-context set-up, which libssl pays\n"
+                    "for every CertificateVerify)")
+        hdr = ["alg", "thr", "limit", "limit*", "p11id", "reuse"]
+        hdr += [n for n, _, _ in GAP_RATIOS] + ["cpu " + n for n, _, _ in GAP_RATIOS]
+        text.append(table(hdr, gap_rows))
     if errors:
         text.append(f"{len(errors)} signing measurements failed, e.g.: "
                     f"{errors[0].get('path')}/{errors[0].get('alg')}: {errors[0]['error']}")

@@ -6,7 +6,9 @@
 #   sign     signatures/s per algorithm, 1 and 2 threads, through raw PKCS#11
 #            on the token key and on a session copy of it (the limit), p11id,
 #            the libp11 engine and a software key; BENCH_ROUNDS rounds, the
-#            paths interleaved (and rotated) inside each round
+#            paths interleaved (and rotated) inside each round; two paths
+#            that say where a gap is: copyp (the limit with p11id activated
+#            in the process) and reuse (p11id, one context initialised once)
 #   tls      mutual-TLS full handshakes/s: openssl s_server and nginx, server
 #            and/or client key on the token vs key files, TLS 1.3 and 1.2,
 #            RSA and EC; BENCH_TLS_ROUNDS rounds, interleaved
@@ -244,10 +246,14 @@ sign_args() # PATH ALG -> SIGN_ENV SIGN_ARGS
     SIGN_ENV=$DEF
     SIGN_ARGS=(--path "$p" --alg "$a")
     case "$p" in
-        raw | copy)
+        raw | copy | copyp)
+            # copyp: the limit again, in a process that has p11id activated
+            # (unused): what p11id's presence costs the token's own work.
+            [ "$p" = copyp ] && SIGN_ENV=$P11
             SIGN_ARGS+=(--module "$SOFTHSM_MODULE" --token "$(token_of "$a")"
                 --label "$lab" --pin "$PIN" --pub "$B/tok-$lab.pub.pem") ;;
-        p11id)
+        p11id | reuse)
+            # reuse: one signing context per thread, initialised once.
             SIGN_ENV=$P11
             SIGN_ARGS+=(--key "$(uri_of "$a")" --pub "$B/tok-$lab.pub.pem") ;;
         libp11)
@@ -261,9 +267,9 @@ sign_args() # PATH ALG -> SIGN_ENV SIGN_ARGS
 paths_for() # ALG -> the paths measured for it
 {
     if [ "$LIBP11" = 1 ] && [ "$1" != ed25519 ]; then
-        echo raw copy p11id libp11 soft
+        echo raw copy copyp p11id reuse libp11 soft
     else
-        echo raw copy p11id soft
+        echo raw copy copyp p11id reuse soft
     fi
 }
 
