@@ -90,4 +90,14 @@ if [ -x "$PROG" ]; then
 else
     skip_n 2 "$PROG not built" "preinit"
 fi
+# --- the key reference decoder's name ----------------------------------------
+# Named P11ID-KEYREF, not RSA/EC/...: OpenSSL 3.0 instantiates every decoder
+# named like the key type it decodes (each peer certificate's key), so a
+# per-type name would tax every decoding in the process.
+ossl list -decoders
+file_like "$RUN_OUT" 'P11ID-KEYREF @ p11id' "the key reference decoder is listed as P11ID-KEYREF"
+grep '@ p11id' "$RUN_OUT" | grep -E '\<(RSA|EC|ED25519|ED448|rsaEncryption|id-ecPublicKey)\>' >"$T/typed.txt"
+is "$(wc -l <"$T/typed.txt")" 0 "no p11id decoder is named like a key type"
+ossl list -key-managers
+file_like "$RUN_OUT" 'P11ID-KEYREF @ p11id' "its key manager (which holds no keys) is listed"
 done_testing
