@@ -600,6 +600,28 @@ static P11ID_TOKEN *known_token(P11ID_MODULE *mod, CK_SLOT_ID slot,
     return found;
 }
 
+/* The module's slots with a token present or not, after a fork check; a
+ * module finalised underneath is initialised again once. */
+static CK_RV slot_list(P11ID_MODULE *mod, CK_SLOT_ID **slots,
+                       CK_ULONG *nslots)
+{
+    CK_RV rv;
+
+    rv = p11id_module_check_fork(mod);
+    if (rv != CKR_OK)
+        return rv;
+    p11id_err_set_mark();
+    rv = p11id_C_GetSlotList(mod->fl, slots, nslots);
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED
+        && p11id_module_reinit(mod) == CKR_OK) {
+        p11id_err_pop_to_mark();
+        p11id_err_set_mark();
+        rv = p11id_C_GetSlotList(mod->fl, slots, nslots);
+    }
+    p11id_err_clear_mark();
+    return rv;
+}
+
 CK_RV p11id_module_tokens(P11ID_MODULE *mod, const P11ID_URI *uri,
                           P11ID_TOKEN ***toks, size_t *ntoks)
 {
@@ -611,18 +633,7 @@ CK_RV p11id_module_tokens(P11ID_MODULE *mod, const P11ID_URI *uri,
     CK_TOKEN_INFO ti;
     CK_RV rv;
 
-    rv = p11id_module_check_fork(mod);
-    if (rv != CKR_OK)
-        return rv;
-    p11id_err_set_mark();
-    rv = p11id_C_GetSlotList(mod->fl, &slots, &nslots);
-    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED
-        && p11id_module_reinit(mod) == CKR_OK) {
-        p11id_err_pop_to_mark();
-        p11id_err_set_mark();
-        rv = p11id_C_GetSlotList(mod->fl, &slots, &nslots);
-    }
-    p11id_err_clear_mark();
+    rv = slot_list(mod, &slots, &nslots);
     if (rv != CKR_OK)
         return rv;
     out = calloc(nslots + 1, sizeof(*out));
@@ -682,10 +693,7 @@ CK_RV p11id_module_uninit_slots(P11ID_MODULE *mod, const P11ID_URI *uri,
     CK_TOKEN_INFO ti;
     CK_RV rv;
 
-    rv = p11id_module_check_fork(mod);
-    if (rv != CKR_OK)
-        return rv;
-    rv = p11id_C_GetSlotList(mod->fl, &slots, &nslots);
+    rv = slot_list(mod, &slots, &nslots);
     if (rv != CKR_OK)
         return rv;
     for (i = 0; i < nslots; i++) {
