@@ -72,6 +72,7 @@
 #include <openssl/ssl.h>
 #include <openssl/store.h>
 #include <p11-kit/pkcs11.h>
+#include "../lib/storekey.h"
 
 #define MAX_THREADS 16
 #define MSG_LEN 130 /* about a TLS 1.3 CertificateVerify input */
@@ -200,23 +201,9 @@ static ENGINE *engine;
 
 static EVP_PKEY *load_store(const char *uri, bool private_key)
 {
-    OSSL_STORE_CTX *st = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL);
-    OSSL_STORE_INFO *info;
-    EVP_PKEY *pk = NULL;
-    int want = private_key ? OSSL_STORE_INFO_PKEY : OSSL_STORE_INFO_PUBKEY;
-
-    if (st == NULL)
-        return NULL;
-    OSSL_STORE_expect(st, want);
-    while (pk == NULL && !OSSL_STORE_eof(st)) {
-        info = OSSL_STORE_load(st);
-        if (info != NULL && OSSL_STORE_INFO_get_type(info) == want)
-            pk = private_key ? OSSL_STORE_INFO_get1_PKEY(info)
-                             : OSSL_STORE_INFO_get1_PUBKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(st);
-    return pk;
+    return test_store_key(uri, NULL, NULL,
+                          private_key ? OSSL_STORE_INFO_PKEY
+                                      : OSSL_STORE_INFO_PUBKEY);
 }
 
 static void engine_start(void)

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/store.h>
+#include "../lib/storekey.h"
 
 static EVP_PKEY *priv, *pub;
 static const char *uri;
@@ -60,24 +61,7 @@ static void take_errors(char *buf)
 
 static EVP_PKEY *load_private(void)
 {
-    OSSL_STORE_CTX *st = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL);
-    OSSL_STORE_INFO *info;
-    EVP_PKEY *pk = NULL;
-
-    if (st == NULL)
-        return NULL;
-    OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
-    while (pk == NULL && !OSSL_STORE_eof(st)) {
-        info = OSSL_STORE_load(st);
-        if (info != NULL
-            && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pk = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-        if (info == NULL && OSSL_STORE_error(st))
-            break;
-    }
-    OSSL_STORE_close(st);
-    return pk;
+    return test_store_key(uri, NULL, NULL, OSSL_STORE_INFO_PKEY);
 }
 
 /* One signature and its check; updates the counts. */

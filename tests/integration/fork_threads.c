@@ -32,6 +32,7 @@
 #include <openssl/rsa.h>
 #include <openssl/store.h>
 #include <p11-kit/pkcs11.h>
+#include "../lib/storekey.h"
 
 static EVP_PKEY *priv, *pub;
 static int count;
@@ -39,21 +40,7 @@ static int decrypt; /* threads mode with an RSA key: decrypt too */
 
 static EVP_PKEY *load_private(const char *uri)
 {
-    OSSL_STORE_CTX *st = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL);
-    OSSL_STORE_INFO *info;
-    EVP_PKEY *pk = NULL;
-
-    if (st == NULL)
-        return NULL;
-    OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
-    while (pk == NULL && !OSSL_STORE_eof(st)) {
-        info = OSSL_STORE_load(st);
-        if (info != NULL && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pk = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(st);
-    return pk;
+    return test_store_key(uri, NULL, NULL, OSSL_STORE_INFO_PKEY);
 }
 
 /* Signs COUNT distinct messages and verifies each; returns failures. */

@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
+#include "../lib/storekey.h"
 
 static int leaks;
 
@@ -29,22 +30,7 @@ static void report(const char *name, int leaked, const char *what)
 
 static EVP_PKEY *load(const char *uri)
 {
-    OSSL_STORE_CTX *st = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL);
-    OSSL_STORE_INFO *info;
-    EVP_PKEY *pk = NULL;
-
-    if (st == NULL)
-        return NULL;
-    OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
-    while (pk == NULL && !OSSL_STORE_eof(st)) {
-        info = OSSL_STORE_load(st);
-        if (info != NULL
-            && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pk = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(st);
-    return pk;
+    return test_store_key(uri, NULL, NULL, OSSL_STORE_INFO_PKEY);
 }
 
 /* Private parameter names of every key type OpenSSL knows. */

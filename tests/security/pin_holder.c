@@ -25,6 +25,7 @@
 #include <openssl/provider.h>
 #include <openssl/store.h>
 #include <openssl/ui.h>
+#include "../lib/storekey.h"
 
 static const char *pin_file; /* PIN-FILE, or NULL */
 
@@ -77,23 +78,7 @@ static void wait_usr1(const char *stage)
 
 static EVP_PKEY *load_key(OSSL_LIB_CTX *lib, const char *what, UI_METHOD *ui)
 {
-    OSSL_STORE_CTX *st;
-    OSSL_STORE_INFO *info;
-    EVP_PKEY *pk = NULL;
-
-    st = OSSL_STORE_open_ex(what, lib, NULL, ui, NULL, NULL, NULL, NULL);
-    if (st == NULL)
-        return NULL;
-    OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
-    while (pk == NULL && !OSSL_STORE_eof(st)) {
-        info = OSSL_STORE_load(st);
-        if (info != NULL
-            && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pk = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(st);
-    return pk;
+    return test_store_key(what, lib, ui, OSSL_STORE_INFO_PKEY);
 }
 
 static int sign_once(OSSL_LIB_CTX *lib, EVP_PKEY *pk)
