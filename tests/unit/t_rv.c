@@ -5,35 +5,7 @@
 #include <string.h>
 
 #include "core/rv.h"
-
-static int n_tests;
-static int n_failed;
-
-static void ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    n_tests++;
-    if (!cond)
-        n_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", n_tests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-static void is_str(const char *got, const char *want, const char *what)
-{
-    int same = got != NULL && strcmp(got, want) == 0;
-
-    ok(same, "%s is \"%s\"", what, want);
-    if (!same)
-        printf("# got \"%s\"\n", got != NULL ? got : "(null)");
-}
+#include "../lib/tap.h"
 
 /* Every CKR_* of p11-kit's pkcs11.h, listed independently of rv.c, so a
  * value missing there or a table out of order shows up here. */

@@ -12,26 +12,7 @@
 #include <openssl/x509.h>
 
 #include "provider/sigenc.h"
-
-static int n_tests;
-static int n_failed;
-
-static void ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    n_tests++;
-    if (!cond)
-        n_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", n_tests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
+#include "../lib/tap.h"
 
 /* OpenSSL's encoding of r || s, or 0. */
 static int ref_ecdsa(const unsigned char *rs, size_t half, unsigned char *out)

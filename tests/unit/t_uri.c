@@ -9,37 +9,7 @@
 #include "core/err.h"
 #include "core/uri.h"
 #include "p11id/p11id.h"
-
-static int n_tests;
-static int n_failed;
-
-static void ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    n_tests++;
-    if (!cond)
-        n_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", n_tests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-static void is_str(const char *got, const char *want, const char *what)
-{
-    int same = got != NULL && want != NULL && strcmp(got, want) == 0;
-
-    if (got == NULL && want == NULL)
-        same = 1;
-    ok(same, "%s is \"%s\"", what, want != NULL ? want : "(null)");
-    if (!same)
-        printf("# got \"%s\"\n", got != NULL ? got : "(null)");
-}
+#include "../lib/tap.h"
 
 /* The capturing sink: every raised error is appended to errs. */
 static char errs[8192];
