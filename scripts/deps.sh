@@ -22,30 +22,4 @@ PKGS=(
     libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0 dbus-daemon
 )
 
-if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "deps.sh: not a Debian system; make sure these (or your distribution's" \
-        "equivalents) are installed: ${PKGS[*]}" >&2
-    exit 0
-fi
-
-# One dpkg-query for all: "<package> <status>" for each known package.
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null \
-    | awk '$2 == "install" && $3 == "ok" && $4 == "installed" { print $1 }')
-missing=()
-for p in "${PKGS[@]}"; do
-    printf '%s\n' "$installed" | grep -qx -- "$p" || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
-    echo "deps.sh: install them with:" >&2
-    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-    exit 1
-fi
-
-echo "deps.sh: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq || { echo "deps.sh: apt-get update failed" >&2; exit 1; }
-apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-    || { echo "deps.sh: apt-get install failed" >&2; exit 1; }
+exec bash "$(dirname "$0")/install-pkgs.sh" deps.sh "${PKGS[@]}"
