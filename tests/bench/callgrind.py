@@ -161,13 +161,13 @@ def analyse(path, n, top=25, root="sign_once", depth=4, min_ir=1500):
     # only from inside it (SoftHSM's own use of OpenSSL, e.g. its decoders,
     # which include p11id's when p11id is loaded).
     def reach(starts, skip_token):
-        seen, todo = set(starts), list(starts)
-        while todo:
-            f = todo.pop()
+        seen, frontier = set(starts), list(starts)
+        while frontier:
+            f = frontier.pop()
             for b, _, _ in out_edges.get(f, ()):
                 if b not in seen and not (skip_token and is_token(b)):
                     seen.add(b)
-                    todo.append(b)
+                    frontier.append(b)
         return seen
 
     roots0 = [f for f in funcs if f == root or f.startswith(root + ".")]
