@@ -20,19 +20,8 @@ ca_lib_require
 t_setup
 ca_lib_setup
 
-CA=$T/ca.crt
-LEDGER=$T/ca.crt.ledger
-CAKEY="pkcs11:token=$TOKEN;object=ca;type=private"
 tool_ok "ca init" ca init "$TOK" --subject "CN=Safety CA" --days 30 \
     --type ec:P-256 -o "$CA"
-
-sign()
-{
-    local name=$1 profile=$2
-    shift 2
-    tool ca sign --ca "$CAKEY" --ca-cert "$CA" "$T/$name.csr" \
-        --profile "$profile" --days 5 -o "$T/$name.crt" "$@"
-}
 
 # ext_list CERT: the names of the certificate's extensions, one a line, with
 # " critical" when marked so.
@@ -119,7 +108,7 @@ ossl_sw req -new -config "$T/greedy.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P
 run_ok "a request asking for every extension at once" || bail_out "openssl req failed"
 for profile in server client both; do
     cp "$T/greedy.csr" "$T/greedy-$profile.csr"
-    sign "greedy-$profile" "$profile"
+    ca_sign "greedy-$profile" "$profile"
     if run_ok "greedy request under the $profile profile is issued"; then
         only_profile "greedy-$profile" "$profile" "greedy request, $profile"
         ossl_sw x509 -in "$T/greedy-$profile.crt" -noout -ext subjectKeyIdentifier
@@ -144,7 +133,7 @@ ossl_sw req -new -config "$T/many.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P-2
 run_ok "a request with 10000 subjectAltNames" || bail_out "openssl req failed"
 rows=$(ledger_rows "$LEDGER")
 start=$(date +%s%N)
-sign many server
+ca_sign many server
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 if [ "$RUN_RC" -eq 1 ] && ! run_crashed && grep -qi 'subjectAltNames' "$RUN_ERR"; then
     pass "10000 subjectAltNames: refused"
@@ -172,7 +161,7 @@ else
     fail "the request really holds two subjectAltName extensions"
 fi
 rows=$(ledger_rows "$LEDGER")
-sign twosan server
+ca_sign twosan server
 if [ "$RUN_RC" -ne 0 ]; then
     run_fails "two subjectAltName extensions: refused cleanly"
     nothing_issued twosan "$rows" "two subjectAltName extensions"
@@ -195,7 +184,7 @@ ossl_sw req -new -config "$T/req.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P-25
 run_ok "a validly signed request whose subjectAltName is broken DER" \
     || bail_out "openssl req failed"
 rows=$(ledger_rows "$LEDGER")
-sign brokensan server
+ca_sign brokensan server
 run_fails "broken subjectAltName DER: refused cleanly"
 run_err_like 'subjectAltName cannot be decoded' "broken subjectAltName DER: the reason is given"
 nothing_issued brokensan "$rows" "broken subjectAltName DER"
@@ -216,7 +205,7 @@ EOF
 for v in ber trailing; do
     [ "$v" = trailing ] && { cp "$T/good.der" "$T/trailing.csr"; printf 'GARBAGE' >>"$T/trailing.csr"; }
     rows=$(ledger_rows "$LEDGER")
-    sign "$v" server
+    ca_sign "$v" server
     if [ "$RUN_RC" -ne 0 ]; then
         run_fails "$v request: refused cleanly"
         nothing_issued "$v" "$rows" "$v request"
@@ -229,7 +218,7 @@ soft_csr "$T/second.csr" "/CN=second" -addext 'subjectAltName=DNS:second.example
     || bail_out "openssl req failed"
 cat "$T/good.csr" "$T/second.csr" >"$T/double.csr"
 rows=$(ledger_rows "$LEDGER")
-sign double server
+ca_sign double server
 if [ "$RUN_RC" -ne 0 ]; then
     run_fails "two requests in one file: refused cleanly"
     nothing_issued double "$rows" "two requests in one file"

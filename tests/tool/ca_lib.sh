@@ -21,13 +21,27 @@ ca_lib_require()
 }
 
 # ca_lib_setup: after t_setup. The tool finds SoftHSM through P11ID_MODULE;
-# software CSRs (the hostile ones) use $T/req.cnf.
+# software CSRs (the hostile ones) use $T/req.cnf. A CA made with
+# "ca init $TOK ... -o $CA" has its key at $CAKEY and its ledger at $LEDGER.
 ca_lib_setup()
 {
     export P11ID_MODULE=$SOFTHSM_MODULE
     TOK="pkcs11:token=$TOKEN"
+    CA=$T/ca.crt
+    LEDGER=$T/ca.crt.ledger
+    CAKEY="pkcs11:token=$TOKEN;object=ca;type=private"
     printf '%s\n' '[req]' 'distinguished_name = dn' 'prompt = no' \
         '[dn]' 'CN = unused' >"$T/req.cnf"
+}
+
+# ca_sign NAME PROFILE [ca sign options]: the CA signs $T/NAME.csr into
+# $T/NAME.crt for 5 days (the result in RUN_RC, RUN_OUT, RUN_ERR).
+ca_sign()
+{
+    local name=$1 profile=$2
+    shift 2
+    tool ca sign --ca "$CAKEY" --ca-cert "$CA" "$T/$name.csr" \
+        --profile "$profile" --days 5 -o "$T/$name.crt" "$@"
 }
 
 # tool ARGS...: p11id with the test token's PIN file (never the PIN itself).

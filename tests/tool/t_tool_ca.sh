@@ -11,10 +11,6 @@ ca_lib_require
 t_setup
 ca_lib_setup
 
-CA=$T/ca.crt
-LEDGER=$T/ca.crt.ledger
-CAKEY="pkcs11:token=$TOKEN;object=ca;type=private"
-
 # --- init ---------------------------------------------------------------------
 tool_ok "ca init: a CA key on the token and its certificate" ca init "$TOK" \
     --subject "CN=p11id Test CA,O=Example" --days 365 --type ec:P-384 -o "$CA"

@@ -11,21 +11,8 @@ ca_lib_require
 t_setup
 ca_lib_setup
 
-CA=$T/ca.crt
-LEDGER=$T/ca.crt.ledger
-CAKEY="pkcs11:token=$TOKEN;object=ca;type=private"
-
 tool_ok "ca init" ca init "$TOK" --subject "CN=Hostile Test CA" --days 30 \
     --type rsa:3072 -o "$CA"
-
-# sign NAME PROFILE [ca sign options]: signs $T/NAME.csr into $T/NAME.crt.
-sign()
-{
-    local name=$1 profile=$2
-    shift 2
-    tool ca sign --ca "$CAKEY" --ca-cert "$CA" "$T/$name.csr" \
-        --profile "$profile" --days 5 -o "$T/$name.crt" "$@"
-}
 
 # granted NAME PROFILE DESC [ca sign options]: issued; the text of the
 # certificate is in $T/NAME.crt.txt; it is not a CA and cannot sign.
@@ -33,7 +20,7 @@ granted()
 {
     local name=$1 profile=$2 desc=$3
     shift 3
-    sign "$name" "$profile" "$@"
+    ca_sign "$name" "$profile" "$@"
     run_ok "$desc: issued under the $profile profile" || return 0
     cp "$RUN_ERR" "$T/$name.err"
     cert_text "$T/$name.crt"
@@ -48,7 +35,7 @@ refused()
     local name=$1 re=$2 desc=$3 rows
     shift 3
     rows=$(ledger_rows "$LEDGER")
-    sign "$name" server "$@"
+    ca_sign "$name" server "$@"
     if [ "$RUN_RC" -eq 1 ] && ! run_crashed && grep -Eqi -- "$re" "$RUN_ERR"; then
         pass "$desc: refused"
     else

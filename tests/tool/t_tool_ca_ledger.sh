@@ -10,10 +10,6 @@ ca_lib_require
 t_setup
 ca_lib_setup
 
-CA=$T/ca.crt
-LEDGER=$T/ca.crt.ledger
-CAKEY="pkcs11:token=$TOKEN;object=ca;type=private"
-
 tool_ok "ca init" ca init "$TOK" --subject "CN=Ledger CA" --days 30 \
     --type ec:P-256 -o "$CA"
 key_gen leaf ec256 || bail_out "cannot generate the leaf key"

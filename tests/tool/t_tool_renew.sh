@@ -12,8 +12,6 @@ ca_lib_require
 t_setup
 ca_lib_setup
 
-CA=$T/ca.crt
-CAKEY="pkcs11:token=$TOKEN;object=ca;type=private"
 today=$(date -u +%Y%m%d)
 
 tool_ok "ca init" ca init "$TOK" --subject "CN=Renew CA" --days 60 --type ec:P-256 -o "$CA"
