@@ -489,19 +489,30 @@ static int sig_digest_sign_update(void *vctx, const unsigned char *data,
     return EVP_DigestUpdate(ctx->hash, data, datalen);
 }
 
+/* Finishes the hash and signs the digest on the token. */
+static int sign_hashed(SIG_CTX *ctx, unsigned char *sig, size_t *siglen,
+                       size_t sigsize)
+{
+    unsigned char dg[EVP_MAX_MD_SIZE];
+    unsigned int dglen = 0;
+    int ok;
+
+    if (ctx->hash == NULL || !EVP_DigestFinal_ex(ctx->hash, dg, &dglen))
+        return 0;
+    ok = sign_tbs(ctx, EVP_MD_CTX_get0_md(ctx->hash), sig, siglen, sigsize,
+                  dg, dglen);
+    OPENSSL_cleanse(dg, dglen);
+    return ok;
+}
+
 static int sig_digest_sign_final(void *vctx, unsigned char *sig,
                                  size_t *siglen, size_t sigsize)
 {
     SIG_CTX *ctx = vctx;
-    unsigned char dg[EVP_MAX_MD_SIZE];
-    unsigned int dglen = 0;
 
     if (!check_sign(ctx, sig, siglen, sigsize) || sig == NULL)
         return sig == NULL && ctx != NULL && ctx->key != NULL;
-    if (ctx->hash == NULL || !EVP_DigestFinal_ex(ctx->hash, dg, &dglen))
-        return 0;
-    return sign_tbs(ctx, EVP_MD_CTX_get0_md(ctx->hash), sig, siglen, sigsize,
-                    dg, dglen);
+    return sign_hashed(ctx, sig, siglen, sigsize);
 }
 
 /* One-shot EVP_DigestSign. EdDSA signs the whole message. RSA and ECDSA
@@ -515,20 +526,14 @@ static int sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen,
                            size_t tbslen)
 {
     SIG_CTX *ctx = vctx;
-    unsigned char dg[EVP_MAX_MD_SIZE];
-    unsigned int dglen = 0;
     int ok;
 
     if (!check_sign(ctx, sig, siglen, sigsize) || sig == NULL)
         return sig == NULL && ctx != NULL && ctx->key != NULL;
     if (ctx->hash == NULL)
         return sign_tbs(ctx, NULL, sig, siglen, sigsize, tbs, tbslen);
-    if (!EVP_DigestUpdate(ctx->hash, tbs, tbslen)
-        || !EVP_DigestFinal_ex(ctx->hash, dg, &dglen))
-        return 0;
-    ok = sign_tbs(ctx, EVP_MD_CTX_get0_md(ctx->hash), sig, siglen, sigsize,
-                  dg, dglen);
-    OPENSSL_cleanse(dg, sizeof(dg));
+    ok = EVP_DigestUpdate(ctx->hash, tbs, tbslen)
+         && sign_hashed(ctx, sig, siglen, sigsize);
     if (!EVP_DigestInit_ex2(ctx->hash, NULL, NULL))
         ok = 0;
     return ok;
